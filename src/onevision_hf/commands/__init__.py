@@ -1,0 +1,1 @@
+"""Subcommands of the ``onevision-hf`` command line (see `onevision_hf.cli`)."""
