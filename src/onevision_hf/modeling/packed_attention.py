@@ -4,9 +4,10 @@ Every kernel here has one signature, ``fn(query, key, value, cu_seqlens, max_seq
 and attention never crosses a sample boundary:
 
 * ``eager``: the reference (matmul, softmax, matmul) one sample at a time;
-* ``sdpa``: PyTorch's fused SDPA; samples of equal length are batched into one call (a dense video batch is
-  one call), others get one call each. `benchmarks/packed_attention_kernels.py` measured this against a
-  block-diagonal mask, a padded batch with a key mask and nested tensors; see ``benchmarks/README.md``;
+* ``sdpa``: PyTorch's fused SDPA, one call per sample. `benchmarks/packed_attention_kernels.py` measured it
+  against one call with a block-diagonal mask (8-20x slower: a mask drops CPU SDPA to its math path), a
+  padded batch with a key mask (1.05-6.6x slower) and nested jagged tensors (12-40x slower): the per-sample
+  calls on unpadded rows are the fastest exact option on CPU (``benchmarks/README.md``);
 * ``flash_attention_2``: flash-attn's ``flash_attn_varlen_func`` on the packed rows (CUDA only, never padded).
 
 Any other name registered in transformers' ``AttentionInterface`` runs one sample at a time through it.
@@ -27,26 +28,12 @@ def split_lengths(cu_seqlens: torch.Tensor) -> list[int]:
     return (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
 
 
-def _equal_length_groups(lengths: list[int]) -> list[tuple[int, int, int]]:
-    """Consecutive runs of equal length as (start row, number of samples, length)."""
-    groups, start, index = [], 0, 0
-    while index < len(lengths):
-        run = 1
-        while index + run < len(lengths) and lengths[index + run] == lengths[index]:
-            run += 1
-        groups.append((start, run, lengths[index]))
-        start += run * lengths[index]
-        index += run
-    return groups
-
-
-def _run_grouped(kernel, query, key, value, cu_seqlens):
-    """Apply ``kernel`` on (B, H, L, Dh) batches of consecutive equal-length samples; return (N, H, Dh)."""
-    outputs = []
-    for start, count, length in _equal_length_groups(split_lengths(cu_seqlens)):
-        rows = slice(start, start + count * length)
-        q, k, v = (t[rows].reshape(count, length, *t.shape[1:]).transpose(1, 2) for t in (query, key, value))
-        outputs.append(kernel(q, k, v).transpose(1, 2).reshape(count * length, *query.shape[1:]))
+def _run_per_sample(kernel, query, key, value, cu_seqlens):
+    """Apply ``kernel`` to each sample's (1, H, L, Dh) q, k, v; return (N, H, Dh)."""
+    outputs = [
+        kernel(*(t.transpose(0, 1).unsqueeze(0) for t in qkv)).squeeze(0).transpose(0, 1)
+        for qkv in zip(*(t.split(split_lengths(cu_seqlens)) for t in (query, key, value)))
+    ]
     return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
 
 
@@ -56,14 +43,14 @@ def eager_packed_attention(query, key, value, cu_seqlens, max_seqlen, scaling, d
         weights = F.dropout(weights.to(q.dtype), p=dropout, training=dropout > 0)
         return torch.matmul(weights, v)
 
-    return _run_grouped(kernel, query, key, value, cu_seqlens)
+    return _run_per_sample(kernel, query, key, value, cu_seqlens)
 
 
 def sdpa_packed_attention(query, key, value, cu_seqlens, max_seqlen, scaling, dropout=0.0):
     def kernel(q, k, v):
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scaling)
 
-    return _run_grouped(kernel, query, key, value, cu_seqlens)
+    return _run_per_sample(kernel, query, key, value, cu_seqlens)
 
 
 def flash_attn_varlen_func():
