@@ -1,0 +1,149 @@
+"""Encoder throughput on a realistic mixed batch: packed vs per-sample calls vs a padded, masked batch.
+
+The batch: 4 images of different aspect ratios at ~448^2 pixels and 4 sparse videos of 512-2048 patches,
+base-size encoder (768 wide, 12 layers, 12 heads), fp32, random weights (the speed does not depend on them).
+
+  packed      one call, pixel_values (N, C*p*p) + patch_positions + cu_seqlens (this package)
+  per-sample  one upstream-style call per sample
+  padded      every sample padded to the longest, one batched call with a key-padding attention mask
+              (what the released code does); implemented here with the package's own modules
+
+Timing runs the three round-robin in one process (noise hits all alike); peak memory is the peak RSS of a
+fresh subprocess per variant doing one forward (model weights included, the same in all three).
+
+Usage: python benchmarks/encoder_throughput.py [--rounds 3] [--threads 2] [--small]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from onevision_hf import OneVisionEncoderConfig, OneVisionEncoderModel, cu_seqlens_from_lengths
+from onevision_hf.modeling.rotary import apply_rotary
+
+BASE = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, patch_size=14)
+SMALL = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, patch_size=14)
+IMAGE_GRIDS = [(32, 32), (26, 39), (37, 28), (22, 46)]  # ~448^2 pixels each at patch 14
+VIDEO_LENGTHS = [512, 1024, 1536, 2048]  # sparse codec-selected patches on a 64 x 16 x 16 grid
+
+
+def make_batch(patch_dim: int):
+    """Samples as (rows (L, C*p*p), positions (L, 3)) pairs; fixed seed."""
+    generator = torch.Generator().manual_seed(0)
+    samples = []
+    for gh, gw in IMAGE_GRIDS:
+        hh, ww = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+        positions = torch.stack([torch.zeros_like(hh), hh, ww], -1).reshape(-1, 3)
+        samples.append((torch.randn(gh * gw, patch_dim, generator=generator), positions))
+    for length in VIDEO_LENGTHS:
+        dense = torch.randperm(64 * 16 * 16, generator=generator)[:length].sort().values
+        positions = torch.stack([dense // 256, dense % 256 // 16, dense % 16], -1)
+        samples.append((torch.randn(length, patch_dim, generator=generator), positions))
+    return samples
+
+
+def run_packed(model, samples):
+    rows = torch.cat([s[0] for s in samples])
+    positions = torch.cat([s[1] for s in samples])
+    cu_seqlens = cu_seqlens_from_lengths([len(s[0]) for s in samples])
+    return model(pixel_values=rows, patch_positions=positions, cu_seqlens=cu_seqlens).pooler_output
+
+
+def run_per_sample(model, samples):
+    return torch.cat([run_packed(model, [sample]) for sample in samples])
+
+
+def run_padded(model, samples):
+    """Pad to (B, Lmax), run every layer batched with a key-padding mask, pool with the mask."""
+    lengths = [len(s[0]) for s in samples]
+    batch, longest = len(samples), max(lengths)
+    rows = torch.zeros(batch, longest, samples[0][0].shape[1])
+    positions = torch.zeros(batch, longest, 3, dtype=torch.long)
+    for i, (sample_rows, sample_positions) in enumerate(samples):
+        rows[i, : lengths[i]], positions[i, : lengths[i]] = sample_rows, sample_positions
+    keep = torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]  # (B, Lmax)
+    mask = keep[:, None, None, :]  # (B, 1, 1, Lmax)
+    hidden = model.layernorm_pre(model.embeddings(rows.reshape(batch * longest, -1))).view(batch, longest, -1)
+    cos, sin = model.rotary(positions.reshape(-1, 3))
+    for layer in model.encoder.layers:
+        attn = layer.self_attn
+        normed = layer.layer_norm1(hidden).reshape(batch * longest, -1)
+        shape = (batch * longest, attn.num_heads, attn.head_dim)
+        q = apply_rotary(attn.q_proj(normed).view(shape), cos, sin)
+        k = apply_rotary(attn.k_proj(normed).view(shape), cos, sin)
+        v = attn.v_proj(normed).view(shape)
+        q, k, v = (t.view(batch, longest, attn.num_heads, attn.head_dim).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.scaling)  # (B, H, Lmax, Dh)
+        hidden = hidden + attn.out_proj(out.transpose(1, 2).reshape(batch, longest, -1))
+        hidden = hidden + layer.mlp(layer.layer_norm2(hidden))
+    hidden = model.layernorm_post(hidden)
+    head = model.head
+    pooled = head.attention(head.probe.expand(batch, -1, -1), hidden, hidden, key_padding_mask=~keep,
+                            need_weights=False)[0][:, 0]
+    return pooled + head.mlp(head.norm(pooled))
+
+
+VARIANTS = {"packed": run_packed, "per-sample": run_per_sample, "padded": run_padded}
+
+
+def build(small: bool):
+    torch.manual_seed(0)
+    config = OneVisionEncoderConfig(**(SMALL if small else BASE))
+    model = OneVisionEncoderModel(config).eval()
+    return model, make_batch(config.num_channels * config.patch_size**2)
+
+
+def measure_peak_rss(variant: str, small: bool, threads: int) -> float:
+    """Peak RSS (MB) of a fresh process doing one forward of ``variant``."""
+    command = [sys.executable, __file__, "--memory-probe", variant, "--threads", str(threads)] + (["--small"] if small else [])
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["peak_rss_mb"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--small", action="store_true", help="a tiny config, to check the script quickly")
+    parser.add_argument("--memory-probe", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, samples = build(args.small)
+    if args.memory_probe:
+        with torch.inference_mode():
+            VARIANTS[args.memory_probe](model, samples)
+        print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return
+
+    useful_tokens = sum(len(s[0]) for s in samples)
+    padded_tokens = len(samples) * max(len(s[0]) for s in samples)
+    times = {name: [] for name in VARIANTS}
+    with torch.inference_mode():
+        reference = run_packed(model, samples)
+        for name, fn in VARIANTS.items():  # warm-up, and all three agree
+            torch.testing.assert_close(fn(model, samples), reference, atol=1e-4, rtol=1e-4)
+        for _ in tqdm(range(args.rounds), desc="rounds"):
+            for name, fn in VARIANTS.items():
+                start = time.perf_counter()
+                fn(model, samples)
+                times[name].append(time.perf_counter() - start)
+    memory = {name: measure_peak_rss(name, args.small, args.threads) for name in tqdm(VARIANTS, desc="memory")}
+
+    best = {name: min(values) for name, values in times.items()}
+    print(f"\nbatch: {len(samples)} samples, {useful_tokens} useful tokens ({padded_tokens} when padded), "
+          f"{'small' if args.small else 'base'} config, {args.threads} threads, best of {args.rounds} rounds")
+    print("| variant | useful tokens/s vs padded | time vs packed | peak RSS vs padded | peak RSS (MB) |")
+    print("|---|---|---|---|---|")
+    for name in VARIANTS:
+        print(f"| {name} | {best['padded'] / best[name]:.2f}x | {best[name] / best['packed']:.2f}x | "
+              f"{memory[name] / memory['padded']:.2f}x | {memory[name]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
