@@ -94,6 +94,7 @@ def test_flash_attention_path_calls_varlen_kernel_without_padding(monkeypatch):
         return reference_flash_attn_varlen_func(*args, **kwargs)
 
     monkeypatch.setattr(packed_attention, "flash_attn_varlen_func", lambda: recording_kernel)
+    monkeypatch.setattr(packed_attention, "check_flash_attention_available", lambda device=None: None)  # CPU here
     model = OneVisionEncoderModel.from_pretrained(TINY_ENCODER, attn_implementation="eager").eval()
     model.config._attn_implementation = "flash_attention_2"
     assert_packed_equals_per_sample(model, mixed_samples())
@@ -104,6 +105,13 @@ def test_flash_attention_path_calls_varlen_kernel_without_padding(monkeypatch):
 def test_flash_attention_without_flash_attn_names_alternatives():
     with pytest.raises(AttentionBackendUnavailableError, match="flash-attn.*sdpa.*eager"):
         OneVisionEncoderModel.from_pretrained(TINY_ENCODER, attn_implementation="flash_attention_2")
+
+
+def test_flash_attention_on_cpu_tensors_is_refused_before_the_kernel_runs():
+    model = make_model("eager")
+    model.config._attn_implementation = "flash_attention_2"
+    with pytest.raises(AttentionBackendUnavailableError, match="flash-attn|CUDA"):
+        model(**pack_samples(mixed_samples()).to_kwargs())
 
 
 def test_other_registered_attention_runs_through_transformers_interface():

@@ -61,6 +61,8 @@ def flash_attn_varlen_func():
 
 
 def flash_packed_attention(query, key, value, cu_seqlens, max_seqlen, scaling, dropout=0.0):
+    if query.device.type != "cuda":
+        check_flash_attention_available(query.device)
     cu_seqlens = cu_seqlens.to(torch.int32)
     return flash_attn_varlen_func()(
         query, key, value,
