@@ -1,0 +1,101 @@
+"""Files in, features out: processors matched to an encoder, and one packed encoder call over them all."""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from .errors import OneVisionInputError
+from .modeling import OneVisionEncoderModel, cu_seqlens_from_lengths
+from .processors.image_processing_onevision import OneVisionImageProcessor
+from .processors.video_processing_onevision import OneVisionVideoProcessor
+from .resources import DEFAULT_ENCODER, bundled
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def load_encoder(model: str | Path | None = None, attn_implementation: str = "sdpa") -> OneVisionEncoderModel:
+    """An encoder from a local directory in the hub's format (default: the bundled model), in eval mode."""
+    directory = Path(model) if model is not None else bundled(DEFAULT_ENCODER)
+    if not (directory / "config.json").is_file():
+        raise OneVisionInputError(f"{directory} is not a model directory (no config.json).")
+    return OneVisionEncoderModel.from_pretrained(directory, attn_implementation=attn_implementation).eval()
+
+
+def video_processor_for(model: OneVisionEncoderModel, preset: str = "default", **overrides) -> OneVisionVideoProcessor:
+    """A video processor whose patches and temporal grid are the encoder's."""
+    config = model.config
+    if overrides.get("patch_size", config.patch_size) != config.patch_size:
+        raise OneVisionInputError(
+            f"patch_size {overrides['patch_size']} differs from the encoder's patch_size {config.patch_size}."
+        )
+    return OneVisionVideoProcessor(preset=preset, **{**overrides, "patch_size": config.patch_size,
+                                                      "rope_temporal_size": config.rope_temporal_size})
+
+
+@dataclass
+class EncodedSample:
+    name: str
+    kind: str  # "image" or "video"
+    tokens: int
+    detail: str  # grid, or frames and selection method
+
+
+@dataclass
+class EncodingResult:
+    samples: list[EncodedSample]
+    features: dict[str, torch.Tensor]  # pooler_output, last_hidden_state, patch_positions, cu_seqlens
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+    def summary_table(self) -> str:
+        pooled = self.features.get("pooler_output")
+        lines = ["| input | kind | tokens | detail | pooled norm |", "|---|---|---|---|---|"]
+        for index, sample in enumerate(self.samples):
+            norm = f"{pooled[index].norm():.3f}" if pooled is not None else "-"
+            lines.append(f"| {sample.name} | {sample.kind} | {sample.tokens} | {sample.detail} | {norm} |")
+        stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())
+        return "\n".join(lines) + (f"\n\ntime: {stages}" if stages else "")
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.features.items() if v is not None}, str(path))
+
+
+def encode_files(model: OneVisionEncoderModel, paths: list[Path], preset: str = "default", progress: bool = True,
+                 **selection_overrides) -> EncodingResult:
+    """Images and videos -> one packed encoder call; per-sample token counts and the features."""
+    missing = [str(path) for path in paths if not Path(path).is_file()]
+    if missing:
+        raise OneVisionInputError(f"no such file(s): {', '.join(missing)}")
+    image_processor = OneVisionImageProcessor(patch_size=model.config.patch_size)
+    video_processor = video_processor_for(model, preset, **selection_overrides)
+    start = time.perf_counter()
+    samples, parts = [], []
+    for path in paths:
+        path = Path(path)
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            batch = image_processor(images=[str(path)], return_tensors="pt")
+            grid_h, grid_w = batch["image_grid_hw"][0].tolist()
+            detail = f"{grid_h} x {grid_w} patches"
+        else:
+            selection = video_processor.select(path, progress=progress)
+            batch = video_processor.pack([selection])
+            t, grid_h, grid_w = selection.grid_size
+            detail = f"{t} frames of {grid_h} x {grid_w}, {selection.method}"
+        parts.append(batch)
+        samples.append(EncodedSample(path.name, "image" if "image_grid_hw" in batch else "video",
+                                     int(batch["cu_seqlens"][-1]), detail))
+    packed = {
+        "pixel_values": torch.cat([part["pixel_values"] for part in parts]),
+        "patch_positions": torch.cat([part["patch_positions"] for part in parts]),
+        "cu_seqlens": cu_seqlens_from_lengths([sample.tokens for sample in samples]),
+    }
+    preprocessed = time.perf_counter()
+    with torch.inference_mode():
+        output = model(**packed)
+    encoded = time.perf_counter()
+    features = {"pooler_output": output.pooler_output, "last_hidden_state": output.last_hidden_state,
+                "patch_positions": packed["patch_positions"], "cu_seqlens": packed["cu_seqlens"]}
+    return EncodingResult(samples, features, {"preprocess": preprocessed - start, "encode": encoded - preprocessed})
