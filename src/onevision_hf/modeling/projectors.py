@@ -148,4 +148,5 @@ __all__ = [
     "build_projector",
     "num_visual_tokens",
     "spatial_merge_blocks",
+    "token_offsets",
 ]

@@ -1,0 +1,310 @@
+"""OneVision-LLaVA: the OneVision encoder inside any Hugging Face causal LM.
+
+The processor expands every ``<image>`` / ``<video>`` placeholder into as many placeholder tokens as the projector
+yields for that sample (`projectors.num_visual_tokens`); the model encodes all visual samples of the batch in one
+packed encoder call, projects them, and ``masked_scatter``s the tokens into the placeholder positions of the LLM's
+input embeddings, images into image placeholders and videos into video placeholders, each in text order.
+
+Positions reaching the LLM: visual tokens keep the encoder's (t, h, w) order (the processors emit patches sorted
+by (t, h, w); the 2x2 merge sorts its blocks by (t, h // 2, w // 2)), but the LLM sees them as a flat run of 1-D
+positions, as in the released model.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM
+from transformers.cache_utils import Cache
+from transformers.generation import GenerationMixin
+from transformers.modeling_outputs import ModelOutput
+from transformers.modeling_utils import PreTrainedModel
+from transformers.utils.generic import can_return_tuple
+
+from ..errors import OneVisionInputError
+from .configuration_onevision_llava import OneVisionLlavaConfig
+from .modeling_onevision_encoder import OneVisionEncoderModel
+from .packing import PackedVisionInputs, check_packed_inputs, cu_seqlens_from_lengths, pack_upstream_inputs
+from .projectors import build_projector, num_visual_tokens
+
+IMAGE_INPUT_NAMES = ("pixel_values", "patch_positions", "cu_seqlens")
+VIDEO_INPUT_NAMES = ("pixel_values_videos", "video_patch_positions", "video_cu_seqlens")
+VISUAL_INPUT_NAMES = IMAGE_INPUT_NAMES + VIDEO_INPUT_NAMES
+
+
+@dataclass
+class OneVisionLlavaCausalLMOutputWithPast(ModelOutput):
+    r"""
+    loss: next-token loss when ``labels`` are given.
+    logits: (B, L, vocab) scores of the LM head.
+    past_key_values: the KV cache to continue generation with.
+    hidden_states / attentions: the LLM's, when asked for.
+    image_hidden_states: (M_image, D_text) projected image tokens, as scattered into the placeholders.
+    video_hidden_states: (M_video, D_text) projected video tokens, as scattered into the placeholders.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    past_key_values: Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+    image_hidden_states: torch.Tensor | None = None
+    video_hidden_states: torch.Tensor | None = None
+
+
+def _packed_modality(name: str, pixel_values, patch_positions, cu_seqlens, patch_size: int, patch_dim: int):
+    """One modality's visual inputs as `PackedVisionInputs`, or None; upstream 4-D/5-D pixels are packed first."""
+    if pixel_values is None:
+        if patch_positions is not None or cu_seqlens is not None:
+            raise OneVisionInputError(f"{name} positions / cu_seqlens were given without their pixel values.")
+        return None
+    if cu_seqlens is None:
+        return pack_upstream_inputs(pixel_values, patch_size, patch_positions=patch_positions)
+    try:
+        check_packed_inputs(pixel_values, patch_positions, cu_seqlens, patch_dim)
+    except OneVisionInputError as error:
+        raise OneVisionInputError(f"{name} inputs: {error}") from None
+    return PackedVisionInputs(pixel_values, patch_positions, cu_seqlens)
+
+
+def concat_packed(parts: list[PackedVisionInputs]) -> PackedVisionInputs:
+    """Packed batches -> one packed batch holding all their samples in order."""
+    if len(parts) == 1:
+        return parts[0]
+    lengths = torch.cat([part.cu_seqlens[1:] - part.cu_seqlens[:-1] for part in parts])
+    return PackedVisionInputs(
+        pixel_values=torch.cat([part.pixel_values for part in parts]),
+        patch_positions=torch.cat([part.patch_positions.to(parts[0].patch_positions.device) for part in parts]),
+        cu_seqlens=cu_seqlens_from_lengths(lengths, device=parts[0].cu_seqlens.device),
+    )
+
+
+class OneVisionLlavaPreTrainedModel(PreTrainedModel):
+    config_class = OneVisionLlavaConfig
+    base_model_prefix = ""
+    main_input_name = "input_ids"
+    input_modalities = ("image", "video", "text")
+    supports_gradient_checkpointing = True
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = False
+    _supports_attention_backend = True
+
+
+class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, GenerationMixin):
+    """``vision_tower`` (OneVision encoder) -> ``multi_modal_projector`` -> ``language_model`` (any causal LM)."""
+
+    def __init__(self, config: OneVisionLlavaConfig):
+        super().__init__(config)
+        self.vision_tower = OneVisionEncoderModel(config.vision_config)
+        self.multi_modal_projector = build_projector(config)
+        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module):
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.language_model.get_output_embeddings()
+
+    def set_output_embeddings(self, value: nn.Module):
+        self.language_model.set_output_embeddings(value)
+
+    def get_visual_features(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        patch_positions: torch.Tensor | None = None,
+        cu_seqlens: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        video_patch_positions: torch.Tensor | None = None,
+        video_cu_seqlens: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Encode every image and video sample in ONE packed encoder call; return (image tokens, video tokens).
+
+        Image inputs come first in the packed call, videos after; each result is (M, D_text) packed LLM tokens in
+        sample order, or None when that modality is absent.
+        """
+        vision_config = self.config.vision_config
+        patch_dim = vision_config.num_channels * vision_config.patch_size**2
+        images = _packed_modality("image", pixel_values, patch_positions, cu_seqlens, vision_config.patch_size,
+                                  patch_dim)
+        videos = _packed_modality("video", pixel_values_videos, video_patch_positions, video_cu_seqlens,
+                                  vision_config.patch_size, patch_dim)
+        parts = [part for part in (images, videos) if part is not None]
+        if not parts:
+            return None, None
+        packed = concat_packed(parts)
+        encoded = self.vision_tower(
+            pixel_values=packed.pixel_values,  # the patch embedding casts to its weight dtype
+            patch_positions=packed.patch_positions,
+            cu_seqlens=packed.cu_seqlens,
+            output_hidden_states=True,
+            return_dict=True,
+        )
+        features = encoded.hidden_states[self.config.vision_feature_layer]  # (N, D_vision)
+        tokens, offsets = self.multi_modal_projector(features, packed.patch_positions, packed.cu_seqlens)
+        if images is None:
+            return None, tokens
+        num_image_tokens = int(offsets[images.cu_seqlens.shape[0] - 1])
+        return tokens[:num_image_tokens], (tokens[num_image_tokens:] if videos is not None else None)
+
+    def _placeholder_mask(self, input_ids, inputs_embeds, token_id: int | None, modality: str) -> torch.Tensor:
+        """(B, L) bool: where the ``modality`` placeholder tokens are."""
+        if token_id is None:
+            raise OneVisionInputError(
+                f"{modality} inputs were given but config.{modality}_token_id is not set: the model does not know "
+                f"which token marks where {modality} features go."
+            )
+        if input_ids is not None:
+            return input_ids == token_id
+        placeholder = self.get_input_embeddings()(torch.tensor(token_id, device=inputs_embeds.device))
+        return (inputs_embeds == placeholder).all(-1)
+
+    def _scatter(self, input_ids, inputs_embeds, features, token_id, modality: str) -> torch.Tensor:
+        mask = self._placeholder_mask(input_ids, inputs_embeds, token_id, modality)
+        num_placeholders = int(mask.sum())
+        if num_placeholders != features.shape[0]:
+            raise OneVisionInputError(
+                f"the text has {num_placeholders} {modality} placeholder tokens but the {modality} inputs yield "
+                f"{features.shape[0]} LLM tokens through the {self.config.projector_type!r} projector; build the "
+                "inputs with OneVisionLlavaProcessor (whose projector_type must match the model's)."
+            )
+        mask = mask.unsqueeze(-1).to(inputs_embeds.device)
+        return inputs_embeds.masked_scatter(mask, features.to(inputs_embeds.device, inputs_embeds.dtype))
+
+    def _check_no_orphan_placeholders(self, input_ids, past_key_values, present: dict[str, bool]) -> None:
+        """A prefill whose text has placeholders of a modality with no inputs is a user error, not text."""
+        if input_ids is None or (past_key_values is not None and past_key_values.get_seq_length() > 0):
+            return
+        for modality, token_id in (("image", self.config.image_token_id), ("video", self.config.video_token_id)):
+            if token_id is not None and not present[modality] and bool((input_ids == token_id).any()):
+                raise OneVisionInputError(
+                    f"input_ids contain {int((input_ids == token_id).sum())} {modality} placeholder tokens but no "
+                    f"{modality} inputs were given."
+                )
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        patch_positions: torch.Tensor | None = None,
+        cu_seqlens: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        video_patch_positions: torch.Tensor | None = None,
+        video_cu_seqlens: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> OneVisionLlavaCausalLMOutputWithPast:
+        r"""
+        input_ids: (B, L) token ids, with one placeholder token per LLM token of each image / video.
+        pixel_values, patch_positions, cu_seqlens: packed image samples ((N, C*p*p), (N, 3) (t, h, w), (B_img+1,)),
+            as `OneVisionImageProcessor` returns them; (B, C, H, W) pixels without cu_seqlens are packed densely.
+        pixel_values_videos, video_patch_positions, video_cu_seqlens: packed video samples, likewise.
+        labels: (B, L) next-token targets, -100 where no loss is taken.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise OneVisionInputError("give exactly one of input_ids or inputs_embeds.")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        image_features, video_features = self.get_visual_features(
+            pixel_values, patch_positions, cu_seqlens, pixel_values_videos, video_patch_positions, video_cu_seqlens
+        )
+        self._check_no_orphan_placeholders(
+            input_ids, past_key_values, {"image": image_features is not None, "video": video_features is not None}
+        )
+        if image_features is not None:
+            inputs_embeds = self._scatter(input_ids, inputs_embeds, image_features, self.config.image_token_id, "image")
+        if video_features is not None:
+            inputs_embeds = self._scatter(input_ids, inputs_embeds, video_features, self.config.video_token_id, "video")
+
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            labels=labels,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+        return OneVisionLlavaCausalLMOutputWithPast(
+            loss=outputs.loss,
+            logits=outputs.logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_hidden_states=image_features,
+            video_hidden_states=video_features,
+        )
+
+    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
+        """Visual inputs go to the prefill step only; later steps read the visual tokens from the KV cache."""
+        model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        if not is_first_iteration and kwargs.get("use_cache", True):
+            for name in VISUAL_INPUT_NAMES:
+                model_inputs.pop(name, None)
+        return model_inputs
+
+    def _expand_inputs_for_generation(self, expand_size: int = 1, is_encoder_decoder: bool = False,
+                                      input_ids: torch.LongTensor | None = None, **model_kwargs):
+        """Beam search / several return sequences: repeat each row's visual samples with the row (packed inputs
+        have no batch dimension to ``repeat_interleave``)."""
+        visual = {name: model_kwargs.pop(name) for name in VISUAL_INPUT_NAMES if model_kwargs.get(name) is not None}
+        expanded_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size, is_encoder_decoder, input_ids, **model_kwargs
+        )
+        if expand_size > 1 and visual:
+            if input_ids is None:
+                raise OneVisionInputError("expanding visual inputs for generation needs input_ids, not inputs_embeds.")
+            for names, token_id in ((IMAGE_INPUT_NAMES, self.config.image_token_id),
+                                    (VIDEO_INPUT_NAMES, self.config.video_token_id)):
+                if names[0] in visual:
+                    visual.update(zip(names, self._repeat_visual_samples(
+                        input_ids == token_id, *(visual.get(name) for name in names), expand_size
+                    )))
+        model_kwargs.update(visual)
+        return expanded_ids, model_kwargs
+
+    def _repeat_visual_samples(self, placeholder_mask, pixel_values, patch_positions, cu_seqlens, expand_size: int):
+        """Packed samples owned by text rows [r0, r1, ...] -> owned by [r0 x expand_size, r1 x expand_size, ...]."""
+        if cu_seqlens is None:  # upstream (B, C, H, W) pixels: one sample per leading index
+            packed = pack_upstream_inputs(pixel_values, self.config.vision_config.patch_size,
+                                          patch_positions=patch_positions)
+            pixel_values, patch_positions, cu_seqlens = packed.pixel_values, packed.patch_positions, packed.cu_seqlens
+        tokens_per_sample = num_visual_tokens(patch_positions, cu_seqlens, self.config.projector_type).tolist()
+        samples_of_row, next_sample = [], 0
+        for remaining in placeholder_mask.sum(-1).tolist():  # each row owns the next samples its placeholders fill
+            first = next_sample
+            while remaining > 0 and next_sample < len(tokens_per_sample):
+                remaining -= tokens_per_sample[next_sample]
+                next_sample += 1
+            if remaining != 0:
+                break
+            samples_of_row.append(range(first, next_sample))
+        if len(samples_of_row) != placeholder_mask.shape[0] or next_sample != len(tokens_per_sample):
+            raise OneVisionInputError(
+                "the placeholder tokens of the text rows do not split into whole visual samples; build the inputs "
+                "with OneVisionLlavaProcessor."
+            )
+        sample_order = [sample for row in samples_of_row for _ in range(expand_size) for sample in row]
+        bounds = cu_seqlens.tolist()
+        patch_index = torch.cat([torch.arange(bounds[s], bounds[s + 1]) for s in sample_order]).to(pixel_values.device)
+        lengths = [bounds[s + 1] - bounds[s] for s in sample_order]
+        return (pixel_values[patch_index], patch_positions[patch_index.to(patch_positions.device)],
+                cu_seqlens_from_lengths(lengths, device=cu_seqlens.device))
+
+
+__all__ = ["OneVisionLlavaCausalLMOutputWithPast", "OneVisionLlavaForConditionalGeneration",
+           "OneVisionLlavaPreTrainedModel", "concat_packed"]

@@ -1,0 +1,153 @@
+"""`OneVisionLlavaProcessor`: tokenizer, image processor and video processor of OneVision-LLaVA.
+
+```python
+processor = AutoProcessor.from_pretrained(model_dir)
+messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Describe the video."}]}]
+prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+inputs = processor(text=prompt, videos="clip.mp4", return_tensors="pt")
+output = model.generate(**inputs, max_new_tokens=32)
+```
+
+Every ``<image>`` / ``<video>`` in the text stands for the next image / video (in text order across the batch) and is
+expanded into exactly as many placeholder tokens as the model's projector yields for it
+(`projectors.num_visual_tokens`, the one place that counts them). Images are packed into ``pixel_values``,
+``patch_positions``, ``cu_seqlens``; videos into ``pixel_values_videos``, ``video_patch_positions``,
+``video_cu_seqlens``: the keyword arguments of ``model(...)`` and ``model.generate(...)``.
+"""
+
+import PIL.Image
+from transformers.processing_utils import ProcessorMixin
+from transformers.video_processing_utils import VideoProcessorMixin
+
+from ..errors import OneVisionInputError
+from ..modeling.projectors import PROJECTOR_TYPES, num_visual_tokens
+
+IMAGE_KEYS = ("pixel_values", "patch_positions", "cu_seqlens")
+VIDEO_KEYS = ("pixel_values_videos", "video_patch_positions", "video_cu_seqlens")
+
+
+def _flatten_images(images) -> list:
+    """One image, a list, a per-sample nested list, or a 4-D batch -> a flat list of images."""
+    if isinstance(images, (list, tuple)):
+        return [image for item in images for image in _flatten_images(item)]
+    if getattr(images, "ndim", None) == 4:
+        return list(images)
+    return [images]
+
+
+def _is_frame(item) -> bool:
+    return isinstance(item, PIL.Image.Image) or getattr(item, "ndim", None) == 3
+
+
+def _flatten_videos(videos) -> list:
+    """One video (a file, bytes, a (T, H, W, 3) array, a list of frames), a list or a nested list -> flat list."""
+    if isinstance(videos, (list, tuple)):
+        if videos and all(_is_frame(item) for item in videos):
+            return [list(videos)]
+        return [video for item in videos for video in _flatten_videos(item)]
+    return [videos]
+
+
+class OneVisionLlavaProcessor(ProcessorMixin):
+    r"""
+    Args:
+        image_processor: a `OneVisionImageProcessor`.
+        tokenizer: the LM's tokenizer, with ``<image>`` and ``<video>`` tokens.
+        video_processor: a `OneVisionVideoProcessor`.
+        chat_template: Jinja template of `apply_chat_template` (default: the tokenizer's).
+        projector_type: the model's ``config.projector_type``; decides how many tokens a sample expands into.
+    """
+
+    def __init__(self, image_processor=None, tokenizer=None, video_processor=None, chat_template=None,
+                 projector_type: str = "mlp2x_gelu", **kwargs):
+        if projector_type not in PROJECTOR_TYPES:
+            raise OneVisionInputError(f"projector_type must be one of {PROJECTOR_TYPES}, got {projector_type!r}.")
+        self.projector_type = projector_type
+        self.image_token = getattr(tokenizer, "image_token", None) or "<image>"
+        self.video_token = getattr(tokenizer, "video_token", None) or "<video>"
+        for token in (self.image_token, self.video_token):
+            if token not in tokenizer.get_vocab():
+                raise OneVisionInputError(f"the tokenizer has no {token!r} token; add it as a special token.")
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+        chat_template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
+        super().__init__(image_processor, tokenizer, video_processor, chat_template=chat_template, **kwargs)
+
+    @classmethod
+    def for_model_config(cls, config, tokenizer, **processor_kwargs) -> "OneVisionLlavaProcessor":
+        """Default image and video processors matching a `OneVisionLlavaConfig` (patch size, temporal grid,
+        projector; videos are selected in whole 2x2 blocks for the ``spatial_merge`` projector)."""
+        from .image_processing_onevision import OneVisionImageProcessor
+        from .video_processing_onevision import OneVisionVideoProcessor
+
+        vision = config.vision_config
+        return cls(
+            image_processor=OneVisionImageProcessor(patch_size=vision.patch_size),
+            tokenizer=tokenizer,
+            video_processor=OneVisionVideoProcessor(
+                patch_size=vision.patch_size, rope_temporal_size=vision.rope_temporal_size,
+                selection_unit=2 if config.projector_type == "spatial_merge" else 1,
+            ),
+            projector_type=config.projector_type,
+            **processor_kwargs,
+        )
+
+    def check_argument_for_proper_class(self, argument_name, argument):
+        # transformers exports VideoProcessorMixin at top level only with torchvision, which this package avoids
+        if argument_name == "video_processor":
+            if not isinstance(argument, VideoProcessorMixin):
+                raise TypeError(f"video_processor must be a VideoProcessorMixin, got {type(argument).__name__}.")
+            return VideoProcessorMixin
+        return super().check_argument_for_proper_class(argument_name, argument)
+
+    def prepare_inputs_layout(self, images=None, text=None, videos=None, audio=None, **kwargs):
+        """Text as a list; images and videos reach their own processors unloaded (paths, bytes, arrays, ...)."""
+        if isinstance(text, str):
+            text = [text]
+        return images, (list(text) if text is not None else None), videos, audio
+
+    def validate_inputs(self, images=None, text=None, videos=None, audio=None, **kwargs):
+        if text is None:
+            raise OneVisionInputError(
+                "OneVisionLlavaProcessor needs text with one <image> / <video> per image / video; for visual "
+                "inputs alone call its image_processor or video_processor."
+            )
+        if not all(isinstance(sample, str) for sample in text):
+            raise OneVisionInputError("text must be a string or a list of strings.")
+        for modality, token, inputs, flatten in (("image", self.image_token, images, _flatten_images),
+                                                 ("video", self.video_token, videos, _flatten_videos)):
+            in_text = sum(sample.count(token) for sample in text)
+            given = len(flatten(inputs)) if inputs is not None else 0
+            if in_text != given:
+                raise OneVisionInputError(
+                    f"the text has {in_text} {token} placeholder(s) but {given} {modality}(s) were given; put one "
+                    f"{token} where each {modality} goes."
+                )
+
+    def _process_images(self, images, **kwargs):
+        inputs = self.image_processor(_flatten_images(images), **kwargs)
+        counts = num_visual_tokens(inputs["patch_positions"], inputs["cu_seqlens"], self.projector_type)
+        return inputs, [self.image_token * count for count in counts.tolist()]
+
+    def _process_videos(self, videos, **kwargs):
+        outputs = self.video_processor(_flatten_videos(videos), **kwargs)
+        counts = num_visual_tokens(outputs["patch_positions"], outputs["cu_seqlens"], self.projector_type)
+        inputs = dict(zip(VIDEO_KEYS, (outputs[key] for key in IMAGE_KEYS)))
+        if "video_metadata" in outputs:
+            inputs["video_metadata"] = outputs["video_metadata"]
+        return inputs, [self.video_token * count for count in counts.tolist()]
+
+    @property
+    def unused_input_names(self) -> list[str]:
+        return ["image_grid_hw"]
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return list(self.tokenizer.model_input_names) + list(IMAGE_KEYS) + list(VIDEO_KEYS)
+
+    def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens=True, **kwargs) -> list[str]:
+        """Generated token ids (B, L) -> texts."""
+        return self.tokenizer.batch_decode(generated_outputs, skip_special_tokens=skip_special_tokens, **kwargs)
+
+
+__all__ = ["OneVisionLlavaProcessor"]
