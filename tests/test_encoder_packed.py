@@ -7,7 +7,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from onevision_hf import AttentionBackendUnavailableError, OneVisionEncoderModel, pack_upstream_inputs
 from onevision_hf.modeling import packed_attention
-from onevision_hf.modeling.packing import PackedVisionInputs
+from onevision_hf.modeling.packing import PackedVisionInputs, concat_packed
 
 from encoder_helpers import make_model
 from paths import TINY_ENCODER
@@ -28,14 +28,10 @@ def mixed_samples(patch_size=14):
 
 
 def pack_samples(samples, patch_size=14) -> PackedVisionInputs:
-    parts = [pack_upstream_inputs(s["pixel_values"], patch_size, s.get("visible_indices"), s.get("patch_positions"))
-             for s in samples]
-    lengths = torch.tensor([p.pixel_values.shape[0] for p in parts])
-    return PackedVisionInputs(
-        pixel_values=torch.cat([p.pixel_values for p in parts]),
-        patch_positions=torch.cat([p.patch_positions for p in parts]),
-        cu_seqlens=torch.nn.functional.pad(lengths.cumsum(0), (1, 0)).to(torch.int32),
-    )
+    return concat_packed([
+        pack_upstream_inputs(s["pixel_values"], patch_size, s.get("visible_indices"), s.get("patch_positions"))
+        for s in samples
+    ])
 
 
 def assert_packed_equals_per_sample(model, samples):

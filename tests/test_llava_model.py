@@ -17,7 +17,7 @@ from llava_helpers import (
 )
 from onevision_hf import OneVisionInputError
 from onevision_hf.modeling.configuration_onevision_llava import OneVisionLlavaConfig
-from onevision_hf.modeling.modeling_onevision_llava import concat_packed
+from onevision_hf.modeling.packing import concat_packed
 from onevision_hf.modeling.projectors import num_visual_tokens
 
 

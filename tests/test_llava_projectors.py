@@ -5,7 +5,7 @@ import torch
 
 from llava_helpers import codec_like_positions, random_image, sparse_video
 from onevision_hf import OneVisionInputError
-from onevision_hf.modeling.modeling_onevision_llava import concat_packed
+from onevision_hf.modeling.packing import concat_packed
 from onevision_hf.modeling.projectors import (
     OneVisionMlpProjector,
     OneVisionSpatialMergeProjector,

@@ -8,7 +8,8 @@ import torch
 from safetensors.torch import save_file
 
 from .errors import OneVisionInputError
-from .modeling import OneVisionEncoderModel, cu_seqlens_from_lengths
+from .modeling import OneVisionEncoderModel, PackedVisionInputs
+from .modeling.packing import concat_packed
 from .processors.image_processing_onevision import OneVisionImageProcessor
 from .processors.video_processing_onevision import OneVisionVideoProcessor
 from .resources import DEFAULT_ENCODER, bundled
@@ -87,11 +88,9 @@ def encode_files(model: OneVisionEncoderModel, paths: list[Path], preset: str = 
         parts.append(batch)
         samples.append(EncodedSample(path.name, "image" if "image_grid_hw" in batch else "video",
                                      int(batch["cu_seqlens"][-1]), detail))
-    packed = {
-        "pixel_values": torch.cat([part["pixel_values"] for part in parts]),
-        "patch_positions": torch.cat([part["patch_positions"] for part in parts]),
-        "cu_seqlens": cu_seqlens_from_lengths([sample.tokens for sample in samples]),
-    }
+    packed = concat_packed([
+        PackedVisionInputs(part["pixel_values"], part["patch_positions"], part["cu_seqlens"]) for part in parts
+    ]).to_kwargs()
     preprocessed = time.perf_counter()
     with torch.inference_mode():
         output = model(**packed)

@@ -24,7 +24,13 @@ from transformers.utils.generic import can_return_tuple
 from ..errors import OneVisionInputError
 from .configuration_onevision_llava import OneVisionLlavaConfig
 from .modeling_onevision_encoder import OneVisionEncoderModel
-from .packing import PackedVisionInputs, check_packed_inputs, cu_seqlens_from_lengths, pack_upstream_inputs
+from .packing import (
+    PackedVisionInputs,
+    check_packed_inputs,
+    concat_packed,
+    cu_seqlens_from_lengths,
+    pack_upstream_inputs,
+)
 from .projectors import build_projector, num_visual_tokens
 
 IMAGE_INPUT_NAMES = ("pixel_values", "patch_positions", "cu_seqlens")
@@ -65,18 +71,6 @@ def _packed_modality(name: str, pixel_values, patch_positions, cu_seqlens, patch
     except OneVisionInputError as error:
         raise OneVisionInputError(f"{name} inputs: {error}") from None
     return PackedVisionInputs(pixel_values, patch_positions, cu_seqlens)
-
-
-def concat_packed(parts: list[PackedVisionInputs]) -> PackedVisionInputs:
-    """Packed batches -> one packed batch holding all their samples in order."""
-    if len(parts) == 1:
-        return parts[0]
-    lengths = torch.cat([part.cu_seqlens[1:] - part.cu_seqlens[:-1] for part in parts])
-    return PackedVisionInputs(
-        pixel_values=torch.cat([part.pixel_values for part in parts]),
-        patch_positions=torch.cat([part.patch_positions.to(parts[0].patch_positions.device) for part in parts]),
-        cu_seqlens=cu_seqlens_from_lengths(lengths, device=parts[0].cu_seqlens.device),
-    )
 
 
 class OneVisionLlavaPreTrainedModel(PreTrainedModel):
@@ -307,4 +301,4 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
 
 
 __all__ = ["OneVisionLlavaCausalLMOutputWithPast", "OneVisionLlavaForConditionalGeneration",
-           "OneVisionLlavaPreTrainedModel", "concat_packed"]
+           "OneVisionLlavaPreTrainedModel"]

@@ -36,6 +36,18 @@ def cu_seqlens_from_lengths(lengths, device=None) -> torch.Tensor:
     return torch.nn.functional.pad(torch.cumsum(lengths, 0, dtype=torch.int32), (1, 0))
 
 
+def concat_packed(parts: list[PackedVisionInputs]) -> PackedVisionInputs:
+    """Packed batches -> one packed batch holding all their samples in order."""
+    if len(parts) == 1:
+        return parts[0]
+    lengths = torch.cat([part.cu_seqlens[1:] - part.cu_seqlens[:-1] for part in parts])
+    return PackedVisionInputs(
+        pixel_values=torch.cat([part.pixel_values for part in parts]),
+        patch_positions=torch.cat([part.patch_positions.to(parts[0].patch_positions.device) for part in parts]),
+        cu_seqlens=cu_seqlens_from_lengths(lengths, device=parts[0].cu_seqlens.device),
+    )
+
+
 def patchify(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, C, T, H, W) -> (B, T*h*w, C*p*p), tokens frame-major then row-major, rows in (C, p, p) order."""
     batch, channels, frames, height, width = pixel_values.shape

@@ -1,0 +1,52 @@
+"""The README's main job (`demo`) and `encode`: files in, packed features out, on a fresh checkout."""
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from onevision_hf.cli import main
+from onevision_hf.errors import OneVisionInputError
+from onevision_hf.pipeline import encode_files, load_encoder
+
+from paths import MEDIA
+
+
+def test_demo_selects_draws_and_encodes_the_bundled_video(tmp_path, capsys):
+    assert main(["demo", "--output-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "selection    codec-mv" in printed and "tokens" in printed and "embedding" in printed
+    with Image.open(tmp_path / "selection.png") as picture:
+        assert picture.width > 500 and picture.height > 500
+    features = load_file(tmp_path / "features.safetensors")
+    assert features["cu_seqlens"].tolist() == [0, features["last_hidden_state"].shape[0]]
+    assert features["pooler_output"].shape[0] == 1 and torch.isfinite(features["pooler_output"]).all()
+
+
+def test_encode_packs_images_and_videos_into_one_call(tmp_path, capsys):
+    image = tmp_path / "frame.png"
+    Image.new("RGB", (200, 120), "orange").save(image)
+    video = MEDIA / "carphone-176x144-h264.mp4"
+    output = tmp_path / "features.safetensors"
+    assert main(["encode", str(video), str(image), "--num-frames", "8", "--output", str(output)]) == 0
+    features = load_file(output)
+    lengths = features["cu_seqlens"].diff().tolist()
+    assert lengths[1] == 32 * 32  # the image: 448 x 448 crop of 14-px patches
+    assert features["pooler_output"].shape[0] == 2
+    model = load_encoder()
+    with torch.no_grad():  # the video's rows, encoded alone, give the same pooled vector
+        video_rows = slice(0, lengths[0])
+        alone = encode_files(model, [video], num_frames=8, progress=False).features["pooler_output"]
+    torch.testing.assert_close(alone[0], features["pooler_output"][0], atol=1e-5, rtol=0)
+    assert features["patch_positions"][video_rows, 0].max() <= 63
+    assert "| carphone-176x144-h264.mp4 | video |" in capsys.readouterr().out
+
+
+def test_encode_names_missing_files(tmp_path):
+    with pytest.raises(OneVisionInputError, match="no such file.*nothing.mp4"):
+        encode_files(load_encoder(), [tmp_path / "nothing.mp4"])
+
+
+def test_encoder_directory_without_config_is_refused(tmp_path):
+    with pytest.raises(OneVisionInputError, match="not a model directory"):
+        load_encoder(tmp_path)
