@@ -127,6 +127,19 @@ def test_precomputed_selection_equals_the_on_the_fly_processor(single_worker_out
         stored_selection(dataset[2])
 
 
+def test_stored_patches_ending_in_black_pixels_read_back_exactly():
+    patches = np.zeros((2, 3, 14, 14), np.uint8)
+    patches[0, 0, 0, 0] = 7  # everything after this byte is zero
+    features = datasets.Features({"patches": datasets.Value("binary"), "positions": datasets.Array2D((None, 3), "int32"),
+                                  "patch_size": datasets.Value("int32"), "frame_indices": datasets.Sequence(datasets.Value("int64")),
+                                  "method": datasets.Value("string"), "error": datasets.Value("string")})
+    row = {"patches": patches.tobytes(), "positions": np.zeros((2, 3), np.int32), "patch_size": 14,
+           "frame_indices": [0], "method": "codec-mv", "error": None}
+    dataset = datasets.Dataset.from_list([row], features=features)
+    for formatted in (dataset, dataset.with_format("numpy")):
+        assert np.array_equal(stored_selection(formatted[0]).patches, patches)
+
+
 def test_manifest_without_the_path_column(tmp_path):
     manifest = tmp_path / "videos.jsonl"
     manifest.write_text('{"file": "a.mp4"}\n')

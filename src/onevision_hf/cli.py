@@ -7,7 +7,8 @@ Each command module defines ``add_parser(subparsers)`` and imports its heavy dep
 import argparse
 import importlib
 
-COMMANDS = ("encode",)
+COMMANDS = ("demo", "encode", "select", "precompute", "convert_llava", "make_tiny_llava", "finetune", "generate",
+            "pretrain", "pseudo_labels", "eval", "probe")
 
 
 def build_parser() -> argparse.ArgumentParser:

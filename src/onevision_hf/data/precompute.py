@@ -262,9 +262,12 @@ def stored_selection(row: dict) -> StoredSelection:
         raise OneVisionInputError(f"video {row.get('path', '?')} failed in precompute: {row['error']}")
     positions = np.asarray(row["positions"], dtype=np.int64).reshape(-1, 3)
     patch_size = int(row["patch_size"])
+    shape = (len(positions), 3, patch_size, patch_size)
+    # `with_format("numpy")` turns binary into numpy.bytes_, which drops trailing NUL bytes: pad them back.
+    raw = bytes(row["patches"]).ljust(int(np.prod(shape)), b"\x00")
     return StoredSelection(
         positions=positions,
-        patches=np.frombuffer(row["patches"], dtype=np.uint8).reshape(len(positions), 3, patch_size, patch_size),
+        patches=np.frombuffer(raw, dtype=np.uint8).reshape(shape),
         frame_indices=np.asarray(row["frame_indices"], dtype=np.int64),
         method=row["method"],
     )

@@ -1,0 +1,116 @@
+"""Processor cost against plain PyAV decoding of the same file, and peak memory, on a long 720p H.264 video.
+
+Generates (once, into ``--out``) a ``--minutes``-long 1280x720 30 fps H.264 file with B-frames: a textured
+background panning slowly with moving objects, rendered frame by frame (never held whole). Then, in fresh
+subprocesses, interleaved ``--repeats`` times so machine load hits both alike:
+
+* ``decode``: PyAV alone decodes every frame (its defaults, nothing converted);
+* ``select``: `OneVisionVideoProcessor` (default preset) selects the patches (one streaming decode with
+  motion-vector export, energy of the 64 sampled frames, RGB of those frames only);
+* ``process``: the full call, ``processor(videos=[path])`` -> packed, normalised tensors.
+
+Prints wall times and ratios to the decode of the same round (side by side; imports excluded), the ratio
+of the best (least disturbed) times, and each subprocess's peak RSS (imports included: torch and
+transformers alone take a few hundred MB).
+
+Usage: ``python benchmarks/processor_overhead.py [--minutes 10] [--repeats 3]``
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+from tqdm.auto import tqdm
+
+HEIGHT, WIDTH, RATE = 720, 1280, 30
+
+CHILD = r"""
+import json, resource, sys, time
+import av
+mode, path = sys.argv[1], sys.argv[2]
+if mode != "decode":  # imports (torch, transformers) are not part of processing a video
+    from onevision_hf import OneVisionVideoProcessor
+    processor = OneVisionVideoProcessor()
+start = time.perf_counter()
+if mode == "decode":
+    with av.open(path) as container:
+        frames = sum(1 for _ in container.decode(container.streams.video[0]))
+    detail = {"frames": frames}
+elif mode == "select":
+    selection = processor.select(path)
+    detail = {"patches": len(selection.positions), "method": selection.method}
+else:
+    batch = processor(videos=[path])
+    detail = {"pixel_values": list(batch["pixel_values"].shape)}
+seconds = time.perf_counter() - start
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, **detail}))
+"""
+
+
+def write_long_video(path: Path, minutes: float) -> None:
+    """Render and encode frame by frame: memory stays at one frame plus the encoder's lookahead."""
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, size=(HEIGHT // 8 + 40, WIDTH // 8 + 40, 3), dtype=np.uint8)
+    background = np.repeat(np.repeat(coarse, 8, 0), 8, 1)  # (H + 320, W + 320, 3) blocky texture
+    sprite = rng.integers(64, 192, size=(96, 96, 3), dtype=np.uint8)
+    count = int(minutes * 60 * RATE)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"preset": "veryfast", "bf": "3", "crf": "26"}
+        for index in tqdm(range(count), desc=f"writing {path.name}", unit="frame"):
+            phase = index / count * 2 * np.pi
+            oy, ox = int(160 + 150 * np.sin(3 * phase)), int(160 + 150 * np.cos(5 * phase))  # slow pan
+            frame = background[oy:oy + HEIGHT, ox:ox + WIDTH].copy()
+            for k in range(3):
+                y = int((HEIGHT - 96) * (0.5 + 0.45 * np.sin(index * 0.02 * (k + 1) + k)))
+                x = int((WIDTH - 96) * (0.5 + 0.45 * np.cos(index * 0.015 * (k + 2) + k)))
+                frame[y:y + 96, x:x + 96] = sprite
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def run_child(mode: str, path: Path) -> dict:
+    result = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], capture_output=True, text=True,
+                            check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved measurements per mode")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="where the video is cached")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"long-{args.minutes:g}min-720p-h264.mp4"
+    if not path.exists():
+        write_long_video(path, args.minutes)
+    print(f"{path}: {path.stat().st_size / 1e6:.0f} MB")
+
+    modes = ("decode", "select", "process")
+    runs = {mode: [] for mode in modes}
+    for _ in tqdm(range(args.repeats), desc="interleaved runs"):
+        for mode in modes:
+            runs[mode].append(run_child(mode, path))
+    decode = np.array([run["seconds"] for run in runs["decode"]])
+    print("\n| mode | seconds per round | ratio to decode, per round | best / best decode | peak RSS MB (max) |")
+    print("|---|---|---|---|---|")
+    for mode in modes:
+        seconds = np.array([run["seconds"] for run in runs[mode]])
+        rounds = ", ".join(f"{value:.1f}" for value in seconds)
+        ratios = ", ".join(f"{value:.2f}x" for value in seconds / decode)
+        peak = max(run["peak_rss_mb"] for run in runs[mode])
+        print(f"| {mode} | {rounds} | {ratios} | {seconds.min() / decode.min():.2f}x | {peak:.0f} |")
+    print("\ndetails:", json.dumps({mode: runs[mode][-1] for mode in modes}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Streaming video decoding with PyAV: open any source, count and sample frames, read luma, vectors and RGB.
+
+One decode pass over the file yields `DecodedFrame` objects in display order. Nothing is converted eagerly:
+the luma plane is read straight from the frame buffer (`frame_luma`, honouring ``line_size`` and bit depth),
+motion vectors only when asked (`frame_motion_vectors`), RGB only for frames whose patches are used
+(`frame_rgb`). Every failure to open or decode raises `OneVisionVideoError` naming the source and the problem.
+"""
+
+import io
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from ..errors import OneVisionVideoError
+
+# Decoders that export motion vectors through ``flags2=+export_mvs`` (FFmpeg's mpegvideo family and H.264).
+MOTION_VECTOR_CODECS = frozenset({"h264", "mpeg4", "h263", "h263p", "mpeg1video", "mpeg2video", "msmpeg4v2",
+                                  "msmpeg4v3", "wmv1", "wmv2", "flv"})
+_LUMA_FIRST_FORMATS = ("yuv", "yuvj", "yuva", "gray", "nv12", "nv21")
+PICTURE_TYPE_I, PICTURE_TYPE_B = 1, 3
+BT601_LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class VideoStreamInfo:
+    """What is known about a video stream before decoding it."""
+
+    name: str  # how messages refer to the source (file path or "<bytes>")
+    codec: str
+    frame_count: int  # frames the stream holds: header count, or video packets counted by a demux pass
+    frame_count_source: str  # "header" or "packets"
+    exports_motion_vectors: bool
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (0-3) that bring the frame upright, from its display-matrix side data."""
+    for side_data in frame.side_data:
+        if side_data.type.name == "DISPLAYMATRIX":
+            matrix = np.frombuffer(bytes(side_data), dtype=np.int32, count=9)
+            degrees = -math.degrees(math.atan2(matrix[1], matrix[0]))  # as av_display_rotation_get
+            return round(degrees / 90) % 4
+    return 0
+
+
+def frame_luma(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W) uint8 luma in coded orientation, read from the frame buffer without a conversion when possible."""
+    fmt = frame.format
+    component = fmt.components[0]
+    if not fmt.name.startswith(_LUMA_FIRST_FORMATS) or fmt.is_rgb or component.plane != 0:
+        frame = frame.reformat(format="gray")
+        fmt, component = frame.format, frame.format.components[0]
+    plane = frame.planes[0]
+    itemsize = 1 if component.bits <= 8 else 2
+    dtype = np.dtype(np.uint8) if itemsize == 1 else np.dtype(">u2" if fmt.is_big_endian else "<u2")
+    rows = np.frombuffer(plane, dtype=dtype, count=plane.line_size // itemsize * plane.height)
+    luma = rows.reshape(plane.height, plane.line_size // itemsize)[:, :plane.width]  # (H, W) view, no copy
+    if itemsize == 2:
+        luma = (luma >> (component.bits - 8)).astype(np.uint8)
+    return luma
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame in display order; readers view the PyAV frame's buffers, converting nothing eagerly."""
+
+    index: int
+    frame: av.VideoFrame
+
+    @property
+    def is_intra(self) -> bool:
+        return int(self.frame.pict_type) == PICTURE_TYPE_I
+
+    @property
+    def is_anchor(self) -> bool:
+        """Whether later frames predict from it (I or P; B-frames are skipped as past references)."""
+        return int(self.frame.pict_type) != PICTURE_TYPE_B
+
+    def rotation(self) -> int:
+        return display_rotation(self.frame)
+
+    def luma(self) -> np.ndarray:
+        return frame_luma(self.frame)
+
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB in coded orientation (any pixel format, any bit depth)."""
+        return self.frame.to_ndarray(format="rgb24")
+
+    def motion_vectors(self) -> np.ndarray | None:
+        """The frame's exported motion vectors as a structured array, or None when it carries none."""
+        for side_data in self.frame.side_data:
+            if side_data.type.name == "MOTION_VECTORS":
+                return side_data.to_ndarray()
+        return None
+
+
+@dataclass
+class ArrayFrame:
+    """An already-decoded (H, W, 3) uint8 RGB frame, read through the `DecodedFrame` interface."""
+
+    index: int
+    pixels: np.ndarray
+    is_intra = False
+    is_anchor = True
+
+    def rotation(self) -> int:
+        return 0
+
+    def luma(self) -> np.ndarray:
+        weights = np.array(BT601_LUMA, dtype=np.float32)
+        return np.clip(self.pixels.astype(np.float32) @ weights + 0.5, 0, 255).astype(np.uint8)
+
+    def rgb(self) -> np.ndarray:
+        return self.pixels
+
+    def motion_vectors(self) -> None:
+        return None
+
+
+def source_name(video) -> str:
+    if isinstance(video, (str, os.PathLike)):
+        return os.fspath(video)
+    if isinstance(video, (bytes, bytearray, memoryview)):
+        return f"<{len(video)} bytes>"
+    return getattr(video, "name", None) or f"<{type(video).__name__}>"
+
+
+def open_container(video) -> av.container.InputContainer:
+    """Open a path, bytes or binary file object; raise `OneVisionVideoError` unless it holds a video stream."""
+    name = source_name(video)
+    if isinstance(video, (bytes, bytearray, memoryview)):
+        video = io.BytesIO(bytes(video))
+    elif isinstance(video, (str, os.PathLike)) and not os.path.isfile(video):
+        raise OneVisionVideoError(f"{name}: no such video file.")
+    elif hasattr(video, "seek"):
+        video.seek(0)
+    try:
+        container = av.open(video, mode="r")
+    except (av.FFmpegError, UnicodeDecodeError) as error:
+        raise OneVisionVideoError(f"{name}: cannot be opened as a video ({error}).") from error
+    if not container.streams.video:
+        kinds = ", ".join(sorted({stream.type for stream in container.streams})) or "no streams"
+        container.close()
+        raise OneVisionVideoError(f"{name}: has no video stream (found: {kinds}).")
+    return container
+
+
+def probe_stream(video) -> VideoStreamInfo:
+    """Codec and frame count of the first video stream; counts packets (no decoding) when the header has none."""
+    name = source_name(video)
+    with open_container(video) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        frame_count, count_source = int(stream.frames or 0), "header"
+        if frame_count <= 0:
+            count_source = "packets"
+            try:
+                frame_count = sum(1 for packet in container.demux(stream) if packet.size)
+            except av.FFmpegError as error:
+                raise OneVisionVideoError(f"{name}: demuxing failed ({error}).") from error
+    if frame_count <= 0:
+        raise OneVisionVideoError(f"{name}: the video stream holds no frames.")
+    return VideoStreamInfo(name, codec, frame_count, count_source, codec in MOTION_VECTOR_CODECS)
+
+
+def sample_frame_indices(frame_count: int, num_frames: int) -> np.ndarray:
+    """(T,) int64 decoded-frame indices floor(linspace(0, N-1, T)); all N frames when the video is shorter."""
+    if frame_count <= num_frames:
+        return np.arange(frame_count, dtype=np.int64)
+    return np.floor(np.linspace(0, frame_count - 1, num_frames)).astype(np.int64)
+
+
+def iter_frames(video, export_motion_vectors: bool) -> Iterator[DecodedFrame]:
+    """Decode the first video stream once, in display order, with motion-vector export when asked."""
+    name = source_name(video)
+    with open_container(video) as container:
+        stream = container.streams.video[0]
+        if export_motion_vectors:
+            stream.codec_context.options = {"flags2": "+export_mvs"}
+        # frame threading makes FFmpeg's exported vectors differ from run to run; slice threading (PyAV's
+        # default) keeps them reproducible, so frame threads are only used when no vectors are read
+        stream.thread_type = "SLICE" if export_motion_vectors else "AUTO"
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                yield DecodedFrame(index, frame)
+                index += 1
+        except av.FFmpegError as error:
+            raise OneVisionVideoError(f"{name}: decoding failed after {index} frames ({error}).") from error
+    if index == 0:
+        raise OneVisionVideoError(f"{name}: no frame could be decoded.")
+
+
+def upright(array: np.ndarray, quarter_turns: int) -> np.ndarray:
+    """Rotate an (H, W, ...) array counter-clockwise by ``quarter_turns`` x 90 degrees."""
+    return np.rot90(array, k=quarter_turns) if quarter_turns else array

@@ -1,0 +1,267 @@
+"""One streaming pass over a video -> `VideoSelection`: which patches of which frames the encoder reads.
+
+The pass holds only what it still needs: the last reference frame (for motion compensation), and, for each
+sampled frame, its pixels placed on the canvas and its patch scores. After the pass, one global top-K picks
+the patches and their pixels are cut out as uint8 (normalisation is the processor's last step, so a dataset
+precompute can store selections as they are). The same recipe on the same input gives the same selection.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import OneVisionInputError, OneVisionVideoError
+from .codec_energy import MotionField, codec_motion_field
+from .frame_energy import EnergyRecipe, frame_energy
+from .geometry import FrameGeometry, ResizeSpec, apply_geometry
+from .patch_selection import (
+    SELECTION_UNITS,
+    patch_scores,
+    plan_video_geometry,
+    resolve_budget,
+    select_patches,
+    temporal_positions,
+)
+from .pixel_motion import block_matching_field
+from .video_decoding import (
+    ArrayFrame,
+    DecodedFrame,
+    iter_frames,
+    probe_stream,
+    sample_frame_indices,
+    upright,
+)
+
+METHOD_CODEC = "codec-mv"
+METHOD_PIXEL = "pixel-block-matching"
+MOTION_SOURCES = ("auto", "pixel")
+
+
+@dataclass(frozen=True)
+class SelectionRecipe:
+    """Everything that decides a selection (the video processor's config builds it)."""
+
+    num_frames: int = 64
+    patch_size: int = 14
+    resize: str = "native"
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    budget: float | int = 0.125  # patch count, or fraction of the dense grid of num_frames frames
+    keep_first_frame: bool = True
+    first_frame_padding: bool = False  # the kept first frame includes its padding patches (released recipe)
+    selection_unit: int = 1  # 2: select whole 2 x 2-patch blocks
+    rope_temporal_size: int | None = 64
+    motion_source: str = "auto"  # "auto": codec vectors when the codec exports them; "pixel": block matching
+    energy: EnergyRecipe = field(default_factory=EnergyRecipe)
+
+    def __post_init__(self):
+        if self.num_frames < 1:
+            raise OneVisionInputError(f"num_frames must be >= 1, got {self.num_frames}.")
+        if self.patch_size < 1:
+            raise OneVisionInputError(f"patch_size must be >= 1, got {self.patch_size}.")
+        if self.rope_temporal_size is not None and self.num_frames > self.rope_temporal_size:
+            raise OneVisionInputError(
+                f"num_frames ({self.num_frames}) exceeds rope_temporal_size ({self.rope_temporal_size}): sampled "
+                "frames would share temporal positions."
+            )
+        if self.selection_unit not in SELECTION_UNITS:
+            raise OneVisionInputError(
+                f"selection_unit must be 1 or 2 (patches per unit side), got {self.selection_unit}."
+            )
+        ResizeSpec.parse(self.resize)
+        resolve_budget(self.budget, self.num_frames, 1, 1)
+        if self.keep_first_frame and isinstance(self.budget, float) and self.budget * self.num_frames < 1:
+            raise OneVisionInputError(
+                f"budget {self.budget} of {self.num_frames} frames is less than the first frame kept whole; "
+                "raise the budget or turn keep_first_frame off."
+            )
+        if self.motion_source not in MOTION_SOURCES:
+            raise OneVisionInputError(f"motion_source must be one of {MOTION_SOURCES}, got {self.motion_source!r}.")
+
+
+@dataclass
+class VideoSelection:
+    """The patches chosen from one video, before normalisation.
+
+    Attributes:
+        frame_indices: (T,) int64 decoded-frame index of each sampled frame.
+        temporal_positions: (T,) int64 position of each sampled frame on the encoder's temporal grid.
+        positions: (K, 3) int64 rows (t, h, w), t on the temporal grid, sorted; the encoder's ``patch_positions``.
+        patches: (K, C, p, p) uint8 pixels of those patches, cut from the placed (resized/padded) frames.
+        method: the motion estimate that ran: ``"codec-mv"`` or ``"pixel-block-matching"``.
+        fallback_reason: why the codec vectors were not used (None when they were).
+        geometry: how every frame was placed on the canvas (grid size, padding, scale).
+        scores: (T, grid_h, grid_w) float32 patch scores the selection ranked.
+        source_frame_count: frames in the video (decoded count).
+        frames: (T, H, W, 3) uint8 placed frames, only when asked for (`select_video(keep_frames=True)`).
+    """
+
+    frame_indices: np.ndarray
+    temporal_positions: np.ndarray
+    positions: np.ndarray
+    patches: np.ndarray
+    method: str
+    fallback_reason: str | None
+    geometry: FrameGeometry
+    scores: np.ndarray
+    source_frame_count: int
+    frames: np.ndarray | None = None
+
+    @property
+    def grid_size(self) -> tuple[int, int, int]:
+        """(T, grid_h, grid_w): the dense grid the selection is a subset of."""
+        return (len(self.frame_indices), *self.geometry.grid_size)
+
+    @property
+    def sample_indices(self) -> np.ndarray:
+        """(K,) int64 index into the sampled frames of each chosen patch."""
+        return np.searchsorted(self.temporal_positions, self.positions[:, 0]).astype(np.int64)
+
+    def patch_mask(self) -> np.ndarray:
+        """(T, grid_h, grid_w) bool: True for the chosen patches."""
+        mask = np.zeros(self.grid_size, dtype=bool)
+        mask[self.sample_indices, self.positions[:, 1], self.positions[:, 2]] = True
+        return mask
+
+
+class _ScoredFrames:
+    """Accumulates the sampled frames: placed pixels and patch scores, in sampling order."""
+
+    def __init__(self, recipe: SelectionRecipe):
+        self.recipe = recipe
+        self.geometry: FrameGeometry | None = None
+        self.canvases: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+
+    def add(self, frame: DecodedFrame | ArrayFrame, reference: np.ndarray | None, motion: MotionField | None):
+        """Score one sampled frame; ``motion`` None means the frame scores by its intra policy."""
+        quarter_turns = frame.rotation()
+        luma = frame.luma()
+        energy_recipe = self.recipe.energy
+        if motion is None and energy_recipe.intra_frame_energy == "zero":
+            energy = np.zeros(luma.shape, np.float32)
+        else:  # no motion: an intra frame, scored by its texture (the residual of intra coding)
+            motion = motion or MotionField.empty(*luma.shape, cell=4)
+            energy = frame_energy(luma, reference, motion, energy_recipe)  # (H, W) coded orientation
+        energy = upright(energy, quarter_turns)
+        rgb = upright(frame.rgb(), quarter_turns)
+        height, width = energy.shape
+        if self.geometry is None:
+            self.geometry = plan_video_geometry(height, width, self.recipe.resize, self.recipe.patch_size,
+                                                self.recipe.selection_unit, self.recipe.min_pixels,
+                                                self.recipe.max_pixels)
+        elif (height, width) != self.geometry.source_size:  # resolution change mid-stream: rescale to the first
+            rgb = apply_geometry(rgb, _rescale_geometry((height, width), self.geometry.source_size))
+            energy = apply_geometry(energy, _rescale_geometry((height, width), self.geometry.source_size), "bilinear")
+        self.canvases.append(apply_geometry(np.ascontiguousarray(rgb), self.geometry))  # (H, W, 3) uint8
+        self.scores.append(patch_scores(np.ascontiguousarray(energy), self.geometry))
+
+
+def _rescale_geometry(source_size: tuple[int, int], target_size: tuple[int, int]) -> FrameGeometry:
+    return FrameGeometry(source_size, target_size, (0, 0), target_size, 1)
+
+
+def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarray, recipe: SelectionRecipe,
+                  use_codec: bool, progress: bool, name: str) -> tuple[_ScoredFrames, int]:
+    """Walk the frames once, scoring the wanted ones; returns the scored frames and the frames seen."""
+    scored = _ScoredFrames(recipe)
+    wanted_set = set(wanted.tolist())
+    last_wanted = int(wanted[-1])
+    anchor = previous = None  # last I/P frame (codec reference), last frame (pixel reference)
+    seen = 0
+    bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
+    for frame in frames:
+        seen = frame.index + 1
+        if frame.index in wanted_set:
+            scored.add(frame, *_reference_and_field(frame, anchor, previous, recipe, use_codec))
+            bar.update()
+        if frame.index >= last_wanted:
+            break
+        previous = frame
+        if frame.is_anchor:
+            anchor = frame
+    bar.close()
+    return scored, seen
+
+
+def _reference_and_field(frame, anchor, previous, recipe: SelectionRecipe, use_codec: bool):
+    """The reference luma and `MotionField` a frame is scored with; None for the field means no motion is known.
+
+    Codec mode: a predicted frame's exported vectors against the last I/P frame; an I-frame has none and is
+    measured by block matching against the previous frame only under the ``"pixel"`` intra policy. Pixel
+    mode: block matching against the previous frame, always.
+    """
+    if use_codec and not frame.is_intra:
+        vectors = frame.motion_vectors()
+        if vectors is not None:
+            motion = codec_motion_field(vectors, *frame.luma().shape, subpixel=recipe.energy.subpixel_vectors,
+                                        use_future=recipe.energy.future_vectors)
+            return anchor.luma() if anchor is not None else None, motion
+    measure_pixels = not use_codec or recipe.energy.intra_frame_energy == "pixel"
+    if previous is None or not measure_pixels:
+        return None, None
+    reference = previous.luma()
+    return reference, block_matching_field(frame.luma(), reference)
+
+
+def _finish(scored: _ScoredFrames, frame_indices: np.ndarray, recipe: SelectionRecipe, method: str,
+            fallback_reason: str | None, source_frame_count: int, keep_frames: bool) -> VideoSelection:
+    geometry = scored.geometry
+    scores = np.stack(scored.scores)  # (T, gh, gw)
+    grid_h, grid_w = geometry.grid_size
+    budget = resolve_budget(recipe.budget, recipe.num_frames, grid_h, grid_w)
+    chosen = select_patches(scores, geometry.content_patch_mask(), budget, recipe.keep_first_frame,
+                            recipe.first_frame_padding, recipe.selection_unit)  # (K, 3) rows (i, h, w)
+    times = temporal_positions(len(frame_indices), recipe.rope_temporal_size)
+    canvases = np.stack(scored.canvases)  # (T, H, W, 3)
+    p = geometry.patch_size
+    grid = canvases.reshape(len(canvases), grid_h, p, grid_w, p, 3)
+    patches = grid[chosen[:, 0], chosen[:, 1], :, chosen[:, 2]]  # (K, p, p, 3): advanced indices lead
+    patches = np.ascontiguousarray(patches.transpose(0, 3, 1, 2))  # (K, 3, p, p)
+    positions = np.stack((times[chosen[:, 0]], chosen[:, 1], chosen[:, 2]), axis=1).astype(np.int64)
+    return VideoSelection(frame_indices, times, positions, patches, method, fallback_reason, geometry, scores,
+                          source_frame_count, canvases if keep_frames else None)
+
+
+def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_frames: bool = False) -> VideoSelection:
+    """Select patches from a video file (path, bytes or binary file object) in one streaming decode."""
+    info = probe_stream(video)
+    use_codec = recipe.motion_source == "auto" and info.exports_motion_vectors
+    fallback_reason = None
+    if not use_codec:
+        fallback_reason = (f"motion_source={recipe.motion_source!r}" if recipe.motion_source != "auto" else
+                           f"the {info.codec} decoder exports no motion vectors")
+    frame_count = info.frame_count
+    for _ in range(2):  # a second pass only when the header's frame count was wrong
+        wanted = sample_frame_indices(frame_count, recipe.num_frames)
+        scored, seen = _score_stream(iter_frames(video, use_codec), wanted, recipe, use_codec, progress, info.name)
+        if len(scored.scores) == len(wanted):
+            break
+        frame_count = seen
+    else:
+        raise OneVisionVideoError(f"{info.name}: frames stopped decoding at {seen} of {info.frame_count}.")
+    method = METHOD_CODEC if use_codec else METHOD_PIXEL
+    return _finish(scored, wanted, recipe, method, fallback_reason, frame_count, keep_frames)
+
+
+def select_frames(frames: Iterable[np.ndarray], recipe: SelectionRecipe, progress: bool = False,
+                  keep_frames: bool = False) -> VideoSelection:
+    """Select patches from already-decoded (H, W, 3) uint8 RGB frames (pixel-domain motion)."""
+    frames = list(frames)
+    if not frames:
+        raise OneVisionInputError("the video has no frames.")
+    arrays = []
+    for index, frame in enumerate(frames):
+        array = np.asarray(frame)
+        if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
+            raise OneVisionInputError(
+                f"decoded frame {index} must be an (H, W, 3) uint8 RGB array, got shape {array.shape} "
+                f"dtype {array.dtype}."
+            )
+        arrays.append(ArrayFrame(index, array))
+    wanted = sample_frame_indices(len(arrays), recipe.num_frames)
+    scored, _ = _score_stream(iter(arrays), wanted, recipe, False, progress, "frames")
+    return _finish(scored, wanted, recipe, METHOD_PIXEL, "decoded frames carry no motion vectors", len(arrays),
+                   keep_frames)

@@ -1,0 +1,40 @@
+"""``onevision-hf select``: the .npz it writes and the --viz picture."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from onevision_hf import OneVisionVideoProcessor, cli
+
+
+@pytest.fixture
+def main(monkeypatch):
+    """`cli.main` with only the select command registered, so this file tests it alone."""
+    assert "select" in cli.COMMANDS
+    monkeypatch.setattr(cli, "COMMANDS", ("select",))
+    return cli.main
+
+
+def test_select_writes_positions_frames_method_and_picture(main, tmp_path, video_files):
+    output, picture = tmp_path / "sel.npz", tmp_path / "sel.png"
+    main(["select", str(video_files["hevc.mp4"]), "--num-frames", "8", "--budget", "0.25", "--output", str(output),
+          "--viz", str(picture)])
+    with np.load(output, allow_pickle=False) as saved:
+        assert saved["positions"].dtype == np.int32 and saved["positions"].shape[1] == 3
+        assert saved["frame_indices"].dtype == np.int64 and saved["frame_indices"].shape == (8,)
+        assert str(saved["method"]) == "pixel-block-matching"
+        expected = OneVisionVideoProcessor(num_frames=8, budget=0.25).select(video_files["hevc.mp4"])
+        np.testing.assert_array_equal(saved["positions"], expected.positions)
+        np.testing.assert_array_equal(saved["grid_size"], expected.grid_size)
+    image = Image.open(picture)
+    assert image.format == "PNG" and image.width >= 8 * 32
+
+
+def test_select_options_override_the_preset(main, tmp_path, video_files):
+    output = tmp_path / "sel.npz"
+    main(["select", str(video_files["h264.mp4"]), "--preset", "reference", "--num-frames", "4", "--budget", "3000",
+          "--no-keep-first-frame", "--resize", "square-pad:144", "--output", str(output)])
+    with np.load(output, allow_pickle=False) as saved:
+        assert tuple(saved["grid_size"]) == (4, 9, 9)  # 16-px patches of the reference preset on a 144 canvas
+        assert len(saved["positions"]) == 4 * 7 * 9  # every content patch (rows 1-7 of 9; 3000 exceeds them)
+        assert str(saved["method"]) == "codec-mv"
