@@ -1,0 +1,25 @@
+import random
+
+from onevision_hf.evaluation.metrics import mmmu_parse_choice
+
+OPTIONS = ["A", "B", "C", "D", "E"]
+
+
+def nextqa_doc_to_visual(doc):
+    return [f"nextqa/NExTVideo/{doc['video']}.mp4"]
+
+
+def nextqa_doc_to_text_mc(doc, lmms_eval_specific_kwargs):
+    options = [f"{letter}. {doc[f'a{index}'].strip()}" for index, letter in enumerate(OPTIONS)]
+    question = "\n".join([doc["question"].strip(), *options])
+    return f"{lmms_eval_specific_kwargs['pre_prompt']}{question}{lmms_eval_specific_kwargs['post_prompt']}"
+
+
+def nextqa_doc_to_target(doc):
+    return OPTIONS[doc["answer"]]
+
+
+def nextqa_mc_process_results(doc, results):
+    index_to_answer = {letter: doc[f"a{index}"].strip() for index, letter in enumerate(OPTIONS)}
+    rng = random.Random(f"{doc['video']}/{doc['qid']}")  # the published fallback is random; seeded per question
+    return {"exact_match": float(mmmu_parse_choice(results[0], index_to_answer, rng) == nextqa_doc_to_target(doc))}
