@@ -7,6 +7,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from onevision_hf import AttentionBackendUnavailableError, OneVisionEncoderModel, pack_upstream_inputs
 from onevision_hf.modeling import packed_attention
+from onevision_hf.modeling.modeling_onevision_encoder import sample_groups
 from onevision_hf.modeling.packing import PackedVisionInputs, concat_packed
 
 from encoder_helpers import make_model
@@ -49,10 +50,20 @@ def assert_packed_equals_per_sample(model, samples):
         torch.testing.assert_close(hidden, torch.cat([s.hidden_states[layer][0] for s in singles]), atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("group_tokens", [2048, 1], ids=["one-cpu-group", "a-group-per-sample"])
 @pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
-def test_packed_batch_equals_per_sample_calls(attn_implementation):
+def test_packed_batch_equals_per_sample_calls(attn_implementation, group_tokens, monkeypatch):
     model = OneVisionEncoderModel.from_pretrained(TINY_ENCODER, attn_implementation=attn_implementation).eval()
+    monkeypatch.setattr(model.encoder, "cpu_group_tokens", group_tokens)
     assert_packed_equals_per_sample(model, mixed_samples())
+
+
+def test_samples_are_grouped_whole_up_to_the_group_size():
+    groups = sample_groups(torch.tensor([0, 5, 9, 30, 31, 33], dtype=torch.int32), group_tokens=8)
+    assert [(start, end, cu.tolist()) for start, end, cu in groups] == [
+        (0, 9, [0, 5, 9]), (9, 30, [0, 21]), (30, 33, [0, 1, 3])
+    ]
+    assert [(s, e) for s, e, _ in sample_groups(torch.tensor([0, 5, 9], dtype=torch.int32), None)] == [(0, 9)]
 
 
 def test_pack_upstream_inputs_lays_out_frames_then_rows():
