@@ -12,7 +12,10 @@ Timing runs the three round-robin in one process (noise hits all alike); memory 
 subprocess per variant: the peak resident memory sampled during one forward, minus the resident memory just
 before it (model weights and libraries excluded, so the number is the forward's own working memory).
 
-Usage: python benchmarks/encoder_throughput.py [--rounds 3] [--threads 2] [--small]
+``--group-tokens G [G ...]`` adds packed variants whose CPU sample groups hold about G tokens (the package's
+default is `OneVisionEncoderStack.cpu_group_tokens`), to choose that default.
+
+Usage: python benchmarks/encoder_throughput.py [--rounds 3] [--threads 2] [--small] [--group-tokens 1024 4096]
 """
 
 import argparse
@@ -95,6 +98,18 @@ def run_padded(model, samples):
 VARIANTS = {"packed": run_packed, "per-sample": run_per_sample, "padded": run_padded}
 
 
+def packed_with_group_tokens(group_tokens: int):
+    def run(model, samples):
+        default = model.encoder.cpu_group_tokens
+        model.encoder.cpu_group_tokens = group_tokens
+        try:
+            return run_packed(model, samples)
+        finally:
+            model.encoder.cpu_group_tokens = default
+
+    return run
+
+
 def build(small: bool):
     torch.manual_seed(0)
     config = OneVisionEncoderConfig(**(SMALL if small else BASE))
@@ -126,9 +141,10 @@ def forward_peak_memory(fn, model, samples) -> float:
     return max(peak[0], resident_mb()) - before
 
 
-def measure_peak_rss(variant: str, small: bool, threads: int) -> float:
+def measure_peak_rss(variant: str, small: bool, threads: int, group_tokens: list[str]) -> float:
     """Working memory (MB) of one forward of ``variant`` in a fresh process."""
-    command = [sys.executable, __file__, "--memory-probe", variant, "--threads", str(threads)] + (["--small"] if small else [])
+    command = [sys.executable, __file__, "--memory-probe", variant, "--threads", str(threads),
+               "--group-tokens", *group_tokens] + (["--small"] if small else [])
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["peak_rss_mb"]
 
 
@@ -137,8 +153,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--small", action="store_true", help="a tiny config, to check the script quickly")
-    parser.add_argument("--memory-probe", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--group-tokens", type=int, nargs="*", default=[], help="extra packed variants")
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    VARIANTS.update({f"packed, groups of {g}": packed_with_group_tokens(g) for g in args.group_tokens})
     torch.set_num_threads(args.threads)
     model, samples = build(args.small)
     if args.memory_probe:
@@ -158,7 +176,8 @@ def main():
                 start = time.perf_counter()
                 fn(model, samples)
                 times[name].append(time.perf_counter() - start)
-    memory = {name: measure_peak_rss(name, args.small, args.threads) for name in tqdm(VARIANTS, desc="memory")}
+    memory = {name: measure_peak_rss(name, args.small, args.threads, [str(g) for g in args.group_tokens])
+              for name in tqdm(VARIANTS, desc="memory")}
 
     best = {name: min(values) for name, values in times.items()}
     print(f"\nbatch: {len(samples)} samples, {useful_tokens} useful tokens ({padded_tokens} when padded), "

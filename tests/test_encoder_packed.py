@@ -59,9 +59,9 @@ def test_packed_batch_equals_per_sample_calls(attn_implementation, group_tokens,
 
 
 def test_samples_are_grouped_whole_up_to_the_group_size():
-    groups = sample_groups(torch.tensor([0, 5, 9, 30, 31, 33], dtype=torch.int32), group_tokens=8)
+    groups = sample_groups(torch.tensor([0, 5, 8, 29, 30, 32, 41], dtype=torch.int32), group_tokens=8)
     assert [(start, end, cu.tolist()) for start, end, cu in groups] == [
-        (0, 9, [0, 5, 9]), (9, 30, [0, 21]), (30, 33, [0, 1, 3])
+        (0, 8, [0, 5, 8]), (8, 29, [0, 21]), (29, 32, [0, 1, 3]), (32, 41, [0, 9])
     ]
     assert [(s, e) for s, e, _ in sample_groups(torch.tensor([0, 5, 9], dtype=torch.int32), None)] == [(0, 9)]
 

@@ -131,20 +131,21 @@ def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def sample_groups(cu_seqlens: torch.Tensor, group_tokens: int | None) -> list[tuple[int, int, torch.Tensor]]:
-    """Consecutive whole samples gathered until a group reaches ``group_tokens`` (None: one group of all).
+    """Consecutive whole samples, a group closed before it would pass ``group_tokens`` (None: one group of all).
 
-    Returns (first row, end row, the group's own cu_seqlens starting at 0) per group.
+    A sample longer than ``group_tokens`` is a group of its own. Returns (first row, end row, the group's own
+    cu_seqlens starting at 0) per group.
     """
     offsets = cu_seqlens.tolist()
     if group_tokens is None:
         return [(0, offsets[-1], cu_seqlens)]
-    groups, first = [], 0
-    for sample in range(1, len(offsets)):
-        if offsets[sample] - offsets[first] >= group_tokens or sample == len(offsets) - 1:
-            start, end = offsets[first], offsets[sample]
-            groups.append((start, end, cu_seqlens[first:sample + 1] - start))
-            first = sample
-    return groups
+    bounds = [0]  # sample indices where groups start
+    for sample in range(1, len(offsets) - 1):
+        if offsets[sample + 1] - offsets[bounds[-1]] > group_tokens:
+            bounds.append(sample)
+    bounds.append(len(offsets) - 1)
+    return [(offsets[first], offsets[last], cu_seqlens[first:last + 1] - offsets[first])
+            for first, last in zip(bounds[:-1], bounds[1:])]
 
 
 class OneVisionAttentionPoolingHead(nn.Module):
