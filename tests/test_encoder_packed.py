@@ -50,7 +50,7 @@ def assert_packed_equals_per_sample(model, samples):
         torch.testing.assert_close(hidden, torch.cat([s.hidden_states[layer][0] for s in singles]), atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("group_tokens", [2048, 1], ids=["one-cpu-group", "a-group-per-sample"])
+@pytest.mark.parametrize("group_tokens", [4096, 1], ids=["one-cpu-group", "a-group-per-sample"])
 @pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
 def test_packed_batch_equals_per_sample_calls(attn_implementation, group_tokens, monkeypatch):
     model = OneVisionEncoderModel.from_pretrained(TINY_ENCODER, attn_implementation=attn_implementation).eval()

@@ -100,7 +100,7 @@ class OneVisionEncoderStack(nn.Module):
     one group, so their matmuls stay large. On CUDA the whole batch is one group (flash-attn's varlen kernel).
     """
 
-    cpu_group_tokens = 2048
+    cpu_group_tokens = 4096
 
     def __init__(self, config: OneVisionEncoderConfig):
         super().__init__()
