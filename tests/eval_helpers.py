@@ -47,3 +47,20 @@ class SilentModel:
 
     def generate_until(self, requests: list[GenerationRequest]) -> list[Generation]:
         return [Generation("") for _ in requests]
+
+
+def make_quick_tiny_llava(directory):
+    """The tiny random LLaVA, its processor set to 112 x 112 images and 16-frame videos for quick CPU generation."""
+    import argparse
+    import json
+
+    from onevision_hf.commands.make_tiny_llava import run as make_tiny_llava
+    from paths import ASSETS, TINY_ENCODER
+
+    make_tiny_llava(argparse.Namespace(output_dir=directory, encoder=TINY_ENCODER, text=ASSETS / "tiny-llm",
+                                       projector_type="mlp2x_gelu", seed=0))
+    config = json.loads((directory / "processor_config.json").read_text())
+    config["image_processor"]["resize_mode"] = "shorter-crop:112"
+    config["video_processor"]["num_frames"] = 16
+    (directory / "processor_config.json").write_text(json.dumps(config))
+    return directory

@@ -1,6 +1,5 @@
 """`onevision-hf eval` with a tiny random OneVision-LLaVA on the bundled data: outputs, batching, many processes."""
 
-import argparse
 import json
 import subprocess
 import sys
@@ -8,12 +7,11 @@ import sys
 import pytest
 
 from onevision_hf.cli import main
-from onevision_hf.commands.make_tiny_llava import run as make_tiny_llava
 from onevision_hf.errors import OneVisionInputError
 from onevision_hf.evaluation.model_adapter import LoglikelihoodRequest, OneVisionLlavaAdapter
 from onevision_hf.evaluation.runner import GenerationRequest
 from onevision_hf.evaluation.tasks import load_task
-from paths import ASSETS, TINY_ENCODER
+from eval_helpers import make_quick_tiny_llava
 
 TASKS = "chartqa,mvbench_action_count_local"
 TASK_NAMES = ("chartqa_local", "mvbench_action_count_local")
@@ -23,12 +21,7 @@ TASK_NAMES = ("chartqa_local", "mvbench_action_count_local")
 def tiny_model_dir(tmp_path_factory):
     """The tiny model, its processor set to 112 x 112 images and 16-frame videos to keep CPU generation quick."""
     directory = tmp_path_factory.mktemp("tiny-llava")
-    make_tiny_llava(argparse.Namespace(output_dir=directory, encoder=TINY_ENCODER, text=ASSETS / "tiny-llm",
-                                       projector_type="mlp2x_gelu", seed=0))
-    config = json.loads((directory / "processor_config.json").read_text())
-    config["image_processor"]["resize_mode"] = "shorter-crop:112"
-    config["video_processor"]["num_frames"] = 16
-    (directory / "processor_config.json").write_text(json.dumps(config))
+    make_quick_tiny_llava(directory)
     return directory
 
 

@@ -12,8 +12,6 @@ reuses this venv's packages and adds lmms-eval without its dependencies is enoug
     /tmp/lmms/bin/python -m pytest tests/test_eval_lmms_plugin.py
 """
 
-import argparse
-import json
 from importlib.metadata import entry_points
 
 import pytest
@@ -23,9 +21,8 @@ pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (pip install
 
 from lmms_eval.api.instance import Instance  # noqa: E402
 
-from onevision_hf.commands.make_tiny_llava import run as make_tiny_llava  # noqa: E402
 from onevision_hf.evaluation.tasks import BUNDLED_DATA_ROOT, TASKS_DIR, load_task  # noqa: E402
-from paths import ASSETS, TINY_ENCODER  # noqa: E402
+from eval_helpers import make_quick_tiny_llava  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +30,7 @@ def lmm(tmp_path_factory):
     from lmms_eval.models import get_model
 
     directory = tmp_path_factory.mktemp("tiny-llava")
-    make_tiny_llava(argparse.Namespace(output_dir=directory, encoder=TINY_ENCODER, text=ASSETS / "tiny-llm",
-                                       projector_type="mlp2x_gelu", seed=0))
-    config = json.loads((directory / "processor_config.json").read_text())
-    config["image_processor"]["resize_mode"] = "shorter-crop:112"
-    config["video_processor"]["num_frames"] = 16
-    (directory / "processor_config.json").write_text(json.dumps(config))
+    make_quick_tiny_llava(directory)
     return get_model("onevision_llava").create_from_arg_string(f"pretrained={directory}", {"batch_size": 2})
 
 
