@@ -50,3 +50,12 @@ def test_encode_names_missing_files(tmp_path):
 def test_encoder_directory_without_config_is_refused(tmp_path):
     with pytest.raises(OneVisionInputError, match="not a model directory"):
         load_encoder(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a video\n"], ids=["empty", "text"])
+def test_commands_report_unreadable_videos_in_one_line_with_exit_code_2(tmp_path, capsys, content):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(content)
+    assert main(["select", str(video), "--output", str(tmp_path / "sel.npz")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("onevision-hf select: error: ") and "clip.mp4" in error and "Traceback" not in error

@@ -6,9 +6,10 @@ Each command module defines ``add_parser(subparsers)`` and imports its heavy dep
 
 import argparse
 import importlib
+import sys
 
 COMMANDS = ("demo", "encode", "select", "precompute", "convert_llava", "make_tiny_llava", "finetune", "generate",
-            "pretrain", "pseudo_labels", "eval", "probe")
+            "pretrain", "pseudo_labels", "eval", "probe", "make_synthetic_dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    """Run a subcommand; bad input (a typed error of this package) ends in one line on stderr and exit code 2."""
+    from .errors import AttentionBackendUnavailableError, OneVisionInputError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (OneVisionInputError, AttentionBackendUnavailableError) as error:
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
