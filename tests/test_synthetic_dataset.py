@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import itertools
 
 import av
 import datasets
@@ -89,7 +90,7 @@ def test_the_white_square_flashes_the_labelled_number_of_times(labels):
     flashes = [event for event in clip.events if event.kind == "flash"]
     assert [event.frames.start for event in flashes] == onsets.tolist()
     assert all(len(event.frames) == SPEC.flash_frames for event in flashes)
-    assert all(b.frames.start - a.frames.stop >= SPEC.flash_gap for a, b in zip(flashes, flashes[1:]))
+    assert all(b.frames.start - a.frames.stop >= SPEC.flash_gap for a, b in itertools.pairwise(flashes))
 
 
 def test_labels_are_balanced_within_a_split():

@@ -10,7 +10,7 @@ from .errors import OneVisionInputError
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EXAMPLE_VIDEO = "media/beach-portrait-h264.mp4"
-DEFAULT_ENCODER = "reference-encoder/tiny-encoder"
+DEFAULT_ENCODER = "default-model"
 
 
 def bundled(relative_path: str) -> Path:
