@@ -17,7 +17,7 @@ def add_parser(subparsers):
     defaults = ProbeConfig()
     parser = subparsers.add_parser("probe", help="attentive-probe video classification with the frozen encoder",
                                    description=__doc__)
-    parser.add_argument("--model", type=Path, required=True, help="OneVision-Encoder checkpoint directory")
+    parser.add_argument("--model", type=Path, help="OneVision-Encoder checkpoint directory (default: the bundled model)")
     parser.add_argument("--train", type=Path, required=True, help="training videos: CSV with columns path,label")
     parser.add_argument("--val", type=Path, required=True, help="validation videos: CSV with columns path,label")
     parser.add_argument("--input", choices=INPUT_MODES, default=defaults.input_mode,
@@ -41,19 +41,14 @@ def run(args):
     from dataclasses import asdict
 
     from safetensors.torch import save_file
-    from transformers import AutoModel
 
-    import onevision_hf  # noqa: F401  (registers the Auto classes)
-
-    from ..errors import OneVisionInputError
     from ..evaluation.probe import run_probe
+    from ..pipeline import load_encoder
 
-    if not (args.model / "config.json").is_file():
-        raise OneVisionInputError(f"{args.model} is not a saved encoder directory (no config.json).")
     config = ProbeConfig(input_mode=args.input, budget=args.budget, num_frames=args.num_frames, epochs=args.epochs,
                          batch_size=args.batch_size, learning_rate=args.lr, weight_decay=args.weight_decay,
                          label_smoothing=args.label_smoothing, num_heads=args.num_heads, seed=args.seed)
-    probe, result = run_probe(AutoModel.from_pretrained(args.model), args.train, args.val, config)
+    probe, result = run_probe(load_encoder(args.model), args.train, args.val, config)
     print(f"{args.input} input, {result.tokens_per_video:.0f} tokens / video: best accuracy "
           f"{100 * result.best_accuracy:.1f} % (epoch {result.best_epoch}), final {100 * result.final_accuracy:.1f} %")
     if args.output is not None:
