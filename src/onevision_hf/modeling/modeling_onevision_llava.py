@@ -19,6 +19,7 @@ from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
 from transformers.modeling_outputs import ModelOutput
 from transformers.modeling_utils import PreTrainedModel
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 
 from ..errors import OneVisionInputError
@@ -43,7 +44,7 @@ class OneVisionLlavaCausalLMOutputWithPast(ModelOutput):
     r"""
     loss: next-token loss when ``labels`` are given.
     logits: (B, L, vocab) scores of the LM head.
-    past_key_values: the KV cache to continue generation with.
+    cache: the KV cache to continue generation with.
     hidden_states / attentions: the LLM's, when asked for.
     image_hidden_states: (M_image, D_text) projected image tokens, as scattered into the placeholders.
     video_hidden_states: (M_video, D_text) projected video tokens, as scattered into the placeholders.
@@ -51,7 +52,7 @@ class OneVisionLlavaCausalLMOutputWithPast(ModelOutput):
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
-    past_key_values: Cache | None = None
+    cache: Cache | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
     image_hidden_states: torch.Tensor | None = None
@@ -170,9 +171,9 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
         mask = mask.unsqueeze(-1).to(inputs_embeds.device)
         return inputs_embeds.masked_scatter(mask, features.to(inputs_embeds.device, inputs_embeds.dtype))
 
-    def _check_no_orphan_placeholders(self, input_ids, past_key_values, present: dict[str, bool]) -> None:
+    def _check_no_orphan_placeholders(self, input_ids, cache, present: dict[str, bool]) -> None:
         """A prefill whose text has placeholders of a modality with no inputs is a user error, not text."""
-        if input_ids is None or (past_key_values is not None and past_key_values.get_seq_length() > 0):
+        if input_ids is None or (cache is not None and cache.get_seq_length() > 0):
             return
         for modality, token_id in (("image", self.config.image_token_id), ("video", self.config.video_token_id)):
             if token_id is not None and not present[modality] and bool((input_ids == token_id).any()):
@@ -182,12 +183,13 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
                 )
 
     @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         pixel_values: torch.Tensor | None = None,
@@ -216,7 +218,7 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
             pixel_values, patch_positions, cu_seqlens, pixel_values_videos, video_patch_positions, video_cu_seqlens
         )
         self._check_no_orphan_placeholders(
-            input_ids, past_key_values, {"image": image_features is not None, "video": video_features is not None}
+            input_ids, cache, {"image": image_features is not None, "video": video_features is not None}
         )
         if image_features is not None:
             inputs_embeds = self._scatter(input_ids, inputs_embeds, image_features, self.config.image_token_id, "image")
@@ -227,7 +229,7 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             labels=labels,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
@@ -236,7 +238,7 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
         return OneVisionLlavaCausalLMOutputWithPast(
             loss=outputs.loss,
             logits=outputs.logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=image_features,
