@@ -99,15 +99,33 @@ def test_labels_are_balanced_within_a_split():
         assert np.bincount([row[task] for row in labels], minlength=len(classes)).tolist() == [10] * len(classes)
 
 
-def test_same_seed_regenerates_identical_files_and_another_seed_does_not(dataset_root, tmp_path):
+def decoded_luma(path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="gray") for frame in container.decode(video=0)]).astype(np.int16)
+
+
+def test_same_seed_regenerates_the_same_clips_and_another_seed_does_not(dataset_root, tmp_path):
+    """Labels and drawn frames are a pure function of the seed; the H.264 bytes are x264's business (bit-exact
+    on one machine, but not promised across machines), so the files are compared by what they decode to."""
     again = write_split(tmp_path / "again", "train", COUNTS["train"], seed=3, progress=False)
     assert again.read_text() == (dataset_root / "train.csv").read_text()
     for index in range(COUNTS["train"]):
         name = f"train/clip-{index:05d}.mp4"
-        assert digest(tmp_path / "again" / name) == digest(dataset_root / name)
+        first, second = decoded_luma(dataset_root / name), decoded_luma(tmp_path / "again" / name)
+        assert first.shape == second.shape == (SPEC.num_frames, SPEC.size, SPEC.size)
+        assert np.abs(first - second).mean() < 0.5, name
     other = write_split(tmp_path / "other", "train", COUNTS["train"], seed=4, progress=False)
     assert other.read_text() != again.read_text()
-    assert digest(tmp_path / "other" / "train/clip-00000.mp4") != digest(dataset_root / "train/clip-00000.mp4")
+    assert np.abs(decoded_luma(tmp_path / "other" / "train/clip-00000.mp4")
+                  - decoded_luma(dataset_root / "train/clip-00000.mp4")).mean() > 10
+
+
+def test_same_seed_draws_bit_identical_frames():
+    labels = balanced_labels(4, seed=3, split="val")[1]
+    first = render_clip(labels, SPEC, clip_seed(3, "val", 1))
+    second = render_clip(labels, SPEC, clip_seed(3, "val", 1))
+    assert all(np.array_equal(a, b) for a, b in zip(first.frames, second.frames, strict=True))
+    assert first.labels == second.labels == labels
 
 
 def test_splits_are_disjoint(dataset_root):

@@ -11,7 +11,8 @@ path is real) shows, over a static random texture with textured squares bouncing
 
 ``direction`` is visible in any few frames; ``which_moved`` and ``flash_count`` are events of 2-3 frames in
 64, which a few uniformly sampled frames mostly miss. Labels are balanced within each split; every clip is a
-pure function of ``(seed, split, index)``, so splits are disjoint and regenerate identically.
+pure function of ``(seed, split, index)``, so splits are disjoint and regenerate the same clips (the drawn
+frames bit-identical; the H.264 bytes too on one machine, x264 promising no more).
 
 `write_dataset` writes ``ROOT/<split>/clip-NNNNN.mp4`` and ``ROOT/<split>.csv`` (``path`` plus one column per
 task), and ``ROOT/<split>-<task>.csv`` (``path,label``: the video lists of ``onevision-hf probe``).
