@@ -184,6 +184,24 @@ def test_generate_with_kv_cache_equals_greedy_loop_without_cache(text_model_type
     assert len(set(generated[:, input_ids.shape[1]:].flatten().tolist())) > 1  # a non-degenerate continuation
 
 
+def test_a_manual_decode_step_continues_from_the_returned_cache_under_either_name():
+    """transformers 5.24 calls the KV cache ``cache``; code written against ``past_key_values`` keeps working."""
+    model = tiny_llava(seed=4)
+    image = random_image(2, 2, seed=3)
+    input_ids = torch.tensor([prompt_ids((IMAGE_ID, tokens_of(image)), "Describe.")])
+    with torch.no_grad():
+        prefill = model(input_ids=input_ids, use_cache=True, **visual_kwargs([image]))
+        step = prefill.logits[:, -1:].argmax(-1)
+        whole = model(input_ids=torch.cat([input_ids, step], 1), use_cache=False, **visual_kwargs([image])).logits
+        after_prefill = prefill.cache.get_seq_length()
+        with_cache = model(input_ids=step, cache=prefill.cache).logits
+        prefill.cache.crop(-1)  # drop the step just appended
+        with_old_name = model(input_ids=step, past_key_values=prefill.cache).logits
+    assert after_prefill == input_ids.shape[1]
+    torch.testing.assert_close(with_cache[:, -1], whole[:, -1], rtol=0, atol=1e-5)
+    torch.testing.assert_close(with_old_name, with_cache, rtol=0, atol=0)
+
+
 def test_beam_search_with_several_return_sequences_keeps_each_rows_own_visuals():
     model = tiny_llava(seed=5)
     first, second = random_image(2, 4, seed=1), random_image(4, 2, seed=2)
