@@ -1,8 +1,10 @@
-"""Processor cost against plain PyAV decoding of the same file, and peak memory, on a long 720p H.264 video.
+"""Processor cost against plain PyAV decoding of the same file, and peak memory, on 720p H.264 or given videos.
 
-Generates (once, into ``--out``) a ``--minutes``-long 1280x720 30 fps H.264 file with B-frames: a textured
-background panning slowly with moving objects, rendered frame by frame (never held whole). Then, in fresh
-subprocesses, interleaved ``--repeats`` times so machine load hits both alike:
+Without file arguments, generates (once, into ``--out``) a ``--minutes``-long 1280x720 30 fps H.264 file with
+B-frames: a textured background panning slowly with moving objects, rendered frame by frame (never held
+whole); ``--minutes 0.5`` gives a short clip, where the 64 sampled frames weigh most against the decode.
+With file arguments (e.g. the bundled ``assets/media/*.mp4``), measures those instead. Each file is measured
+in fresh subprocesses, interleaved ``--repeats`` times so machine load hits every mode alike:
 
 * ``decode``: PyAV alone decodes every frame (its defaults, nothing converted);
 * ``select``: `OneVisionVideoProcessor` (default preset) selects the patches (one streaming decode with
@@ -13,7 +15,7 @@ Prints wall times and ratios to the decode of the same round (side by side; impo
 of the best (least disturbed) times, and each subprocess's peak RSS (imports included: torch and
 transformers alone take a few hundred MB).
 
-Usage: ``python benchmarks/processor_overhead.py [--minutes 10] [--repeats 3]``
+Usage: ``python benchmarks/processor_overhead.py [--minutes 10] [--repeats 3] [VIDEO ...]``
 """
 
 import argparse
@@ -83,33 +85,41 @@ def run_child(mode: str, path: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def measure(path: Path, repeats: int) -> None:
+    """Print one file's table: every mode ``repeats`` times, interleaved, each in a fresh subprocess."""
+    modes = ("decode", "select", "process")
+    runs = {mode: [] for mode in modes}
+    for _ in tqdm(range(repeats), desc=f"interleaved runs on {path.name}"):
+        for mode in modes:
+            runs[mode].append(run_child(mode, path))
+    decode = np.array([run["seconds"] for run in runs["decode"]])
+    print(f"\n{path}: {path.stat().st_size / 1e6:.1f} MB, {runs['decode'][-1]['frames']} frames")
+    print("| mode | seconds per round | ratio to decode, per round | best / best decode | peak RSS MB (max) |")
+    print("|---|---|---|---|---|")
+    for mode in modes:
+        seconds = np.array([run["seconds"] for run in runs[mode]])
+        rounds = ", ".join(f"{value:.2f}" for value in seconds)
+        ratios = ", ".join(f"{value:.2f}x" for value in seconds / decode)
+        peak = max(run["peak_rss_mb"] for run in runs[mode])
+        print(f"| {mode} | {rounds} | {ratios} | {seconds.min() / decode.min():.2f}x | {peak:.0f} |")
+    print("details:", json.dumps({mode: runs[mode][-1] for mode in modes}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("videos", nargs="*", type=Path, help="videos to measure (default: the generated one)")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved measurements per mode")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="where the video is cached")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"long-{args.minutes:g}min-720p-h264.mp4"
-    if not path.exists():
-        write_long_video(path, args.minutes)
-    print(f"{path}: {path.stat().st_size / 1e6:.0f} MB")
-
-    modes = ("decode", "select", "process")
-    runs = {mode: [] for mode in modes}
-    for _ in tqdm(range(args.repeats), desc="interleaved runs"):
-        for mode in modes:
-            runs[mode].append(run_child(mode, path))
-    decode = np.array([run["seconds"] for run in runs["decode"]])
-    print("\n| mode | seconds per round | ratio to decode, per round | best / best decode | peak RSS MB (max) |")
-    print("|---|---|---|---|---|")
-    for mode in modes:
-        seconds = np.array([run["seconds"] for run in runs[mode]])
-        rounds = ", ".join(f"{value:.1f}" for value in seconds)
-        ratios = ", ".join(f"{value:.2f}x" for value in seconds / decode)
-        peak = max(run["peak_rss_mb"] for run in runs[mode])
-        print(f"| {mode} | {rounds} | {ratios} | {seconds.min() / decode.min():.2f}x | {peak:.0f} |")
-    print("\ndetails:", json.dumps({mode: runs[mode][-1] for mode in modes}))
+    videos = args.videos
+    if not videos:
+        args.out.mkdir(parents=True, exist_ok=True)
+        videos = [args.out / f"long-{args.minutes:g}min-720p-h264.mp4"]
+        if not videos[0].exists():
+            write_long_video(videos[0], args.minutes)
+    for path in videos:
+        measure(path, args.repeats)
 
 
 if __name__ == "__main__":

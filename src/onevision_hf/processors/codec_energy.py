@@ -8,7 +8,10 @@ not). From it:
 * `residual_magnitude`: |Y - prediction|, the prediction rebuilt from the reference luma with the field
   (the stock decoder does not expose residuals; this is their motion-compensated proxy); cells without a
   vector get the high-pass energy |Y - blur(Y)| of an intra block;
-* `normalize_energy`: per-frame division by a percentile with a floor, clipped to [0, 1].
+* `normalize_energy`: per-frame division by a percentile with a floor, clipped to [0, 1] (`exact_percentile`:
+  numpy's value, bit for bit, without its cost).
+
+Everything is float32; per-cell quantities (shifts, bilinear weights) are computed once per cell, not per pixel.
 """
 
 import math
@@ -47,32 +50,42 @@ def codec_motion_field(vectors: np.ndarray | None, height: int, width: int, subp
     field = MotionField.empty(height, width, cell)
     if vectors is None or len(vectors) == 0:
         return field
-    rows, cols = field.dx.shape
-    past = vectors["source"] < 0
-    layers = ((vectors[~past], -1.0), (vectors[past], 1.0)) if use_future else ((vectors[past], 1.0),)
+    dx, dy = _block_displacements(vectors, subpixel)
+    block, cells = _block_cells(vectors, field.dx.shape, cell)  # every covered cell of every block
+    past = (vectors["source"] < 0)[block]
+    layers = ((~past, -1.0), (past, 1.0)) if use_future else ((past, 1.0),)
     for layer, sign in layers:  # later layers overwrite earlier ones
-        if subpixel:
-            scale = np.maximum(layer["motion_scale"], 1).astype(np.float32)
-            dx, dy = layer["motion_x"] / scale, layer["motion_y"] / scale
-        else:
-            dx = (layer["src_x"] - layer["dst_x"]).astype(np.float32)
-            dy = (layer["src_y"] - layer["dst_y"]).astype(np.float32)
-        top = (layer["dst_y"].astype(np.int64) - layer["h"] // 2) // cell
-        left = (layer["dst_x"].astype(np.int64) - layer["w"] // 2) // cell
-        spans_y = np.maximum(layer["h"] // cell, 1)
-        spans_x = np.maximum(layer["w"] // cell, 1)
-        for span_y, span_x in set(zip(spans_y.tolist(), spans_x.tolist())):
-            block = (spans_y == span_y) & (spans_x == span_x)
-            cell_y = top[block, None, None] + np.arange(span_y)[None, :, None]  # (n, span_y, 1)
-            cell_x = left[block, None, None] + np.arange(span_x)[None, None, :]  # (n, 1, span_x)
-            cell_y, cell_x = np.broadcast_arrays(cell_y, cell_x)
-            inside = (cell_y >= 0) & (cell_y < rows) & (cell_x >= 0) & (cell_x < cols)
-            per_block = np.broadcast_to(np.arange(block.sum())[:, None, None], cell_y.shape)[inside]
-            cy, cx = cell_y[inside], cell_x[inside]
-            field.dx[cy, cx] = sign * dx[block][per_block]
-            field.dy[cy, cx] = sign * dy[block][per_block]
-            field.covered[cy, cx] = True
+        layer_cells, layer_blocks = cells[layer], block[layer]
+        field.dx.reshape(-1)[layer_cells] = sign * dx[layer_blocks]
+        field.dy.reshape(-1)[layer_cells] = sign * dy[layer_blocks]
+        field.covered.reshape(-1)[layer_cells] = True
     return field
+
+
+def _block_displacements(vectors: np.ndarray, subpixel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) float32 dx, dy of each exported block, in pixels, pointing into its reference."""
+    if subpixel:
+        scale = np.maximum(vectors["motion_scale"], 1).astype(np.float32)
+        return vectors["motion_x"] / scale, vectors["motion_y"] / scale
+    dx = (vectors["src_x"] - vectors["dst_x"]).astype(np.float32)
+    return dx, (vectors["src_y"] - vectors["dst_y"]).astype(np.float32)
+
+
+def _block_cells(vectors: np.ndarray, grid_shape: tuple[int, int], cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grid cells each block covers: (m,) block index and (m,) flat cell index, cells off the grid dropped."""
+    rows, cols = grid_shape
+    top = (vectors["dst_y"].astype(np.intp) - vectors["h"] // 2) // cell
+    left = (vectors["dst_x"].astype(np.intp) - vectors["w"] // 2) // cell
+    span_y = np.maximum(vectors["h"] // cell, 1).astype(np.int32)  # int32: its division is much faster than int64's
+    span_x = np.maximum(vectors["w"] // cell, 1).astype(np.int32)
+    count = span_y * span_x
+    block = np.repeat(np.arange(len(vectors)), count)  # (m,) one entry per covered cell, blocks in order
+    within = np.arange(len(block), dtype=np.int32) - np.repeat(np.cumsum(count, dtype=np.int32) - count, count)  # raster order
+    offset_y, offset_x = np.divmod(within, span_x[block])
+    cell_y = top[block] + offset_y
+    cell_x = left[block] + offset_x
+    inside = (cell_y >= 0) & (cell_y < rows) & (cell_x >= 0) & (cell_x < cols)
+    return block[inside], (cell_y * cols + cell_x)[inside]
 
 
 def motion_magnitude(field: MotionField, compensate_camera: bool = True) -> np.ndarray:
@@ -88,51 +101,169 @@ def motion_magnitude(field: MotionField, compensate_camera: bool = True) -> np.n
     return np.where(field.covered, np.hypot(dx, dy), 0.0).astype(np.float32)
 
 
-def box_blur(image: np.ndarray, radius: int = 1) -> np.ndarray:
-    """(H, W) float32 mean over a (2r+1)^2 window, edges replicated."""
-    padded = np.pad(image.astype(np.float32), radius, mode="edge")
-    summed = np.cumsum(np.cumsum(padded, axis=0), axis=1)
-    summed = np.pad(summed, ((1, 0), (1, 0)))
-    size = 2 * radius + 1
-    height, width = image.shape
-    window = (summed[size:size + height, size:size + width] - summed[:height, size:size + width]
-              - summed[size:size + height, :width] + summed[:height, :width])
-    return window / (size * size)
-
-
 def highpass_energy(luma: np.ndarray) -> np.ndarray:
-    """(H, W) float32 |Y - blur(Y)|: the residual an intra block leaves, texture without motion."""
-    luma = luma.astype(np.float32)
-    return np.abs(luma - box_blur(luma))
+    """(H, W) float32 |Y - blur(Y)|, blur the 3 x 3 box mean with edges replicated: the residual an intra block
+    leaves, texture without motion."""
+    return _highpass(np.pad(luma, 1, mode="edge"))
+
+
+def _highpass(padded: np.ndarray) -> np.ndarray:
+    """(h + 2, w + 2, ...) uint8 windows -> (h, w, ...) float32 |Y - 3 x 3 box mean| of their inner pixels.
+
+    Computed as |9 Y - window sum| / 9 in int16 (at most 9 x 255), so only the final division rounds.
+    """
+    height, width = padded.shape[0] - 2, padded.shape[1] - 2
+    wide = padded.astype(np.int16)
+    columns = wide[:height] + wide[1:height + 1]  # vertical sums of 3, then horizontal ones
+    columns += wide[2:]
+    sums = columns[:, :width] + columns[:, 1:width + 1]
+    sums += columns[:, 2:]
+    difference = wide[1:-1, 1:-1] * np.int16(9)
+    difference -= sums
+    highpass = np.abs(difference, out=difference).astype(np.float32)
+    highpass /= np.float32(9)
+    return highpass
+
+
+def _cell_highpass(luma: np.ndarray, cell_y: np.ndarray, cell_x: np.ndarray, cell: int) -> np.ndarray:
+    """(cell, cell, n) float32 `highpass_energy` of the listed cells only (cells overhanging the frame read
+    its replicated edge; those pixels are dropped by the caller)."""
+    height, width = luma.shape
+    bottom = max(1, (cell_y.max() + 1) * cell + 1 - height)
+    right = max(1, (cell_x.max() + 1) * cell + 1 - width)
+    padded = np.pad(luma, ((1, bottom), (1, right)), mode="edge")
+    index = _cell_windows(cell_y, cell_x, cell, cell + 2, padded.shape[1])
+    return _highpass(np.take(padded.reshape(-1), index, mode="clip"))
+
+
+def _cell_windows(cell_y: np.ndarray, cell_x: np.ndarray, cell: int, size: int, row_length: int) -> np.ndarray:
+    """(size, size, n) flat indices, in a row-major image ``row_length`` wide, of the ``size x size`` window
+    starting at the first pixel of each listed cell."""
+    span = np.arange(size)
+    return (span[:, None] * row_length + span)[:, :, None] + (cell_y * cell * row_length + cell_x * cell)
 
 
 def compensated_prediction(reference: np.ndarray, field: MotionField) -> np.ndarray:
-    """(H, W) float32 prediction of the current frame: the reference luma sampled (bilinearly) at x + dx, y + dy."""
+    """(H, W) float32 prediction of the current frame: the reference luma sampled (bilinearly) at x + dx, y + dy,
+    sample positions outside the frame clamped to its edge."""
     height, width = reference.shape
-    dx = field.to_pixels(field.dx, height, width)
-    dy = field.to_pixels(field.dy, height, width)
-    x = np.clip(np.arange(width, dtype=np.float32)[None, :] + dx, 0, width - 1)
-    y = np.clip(np.arange(height, dtype=np.float32)[:, None] + dy, 0, height - 1)
-    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
-    fx, fy = x - x0, y - y0
-    ref = reference.astype(np.float32)
-    top = ref[y0, x0] * (1 - fx) + ref[y0, x1] * fx
-    bottom = ref[y1, x0] * (1 - fx) + ref[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
+    prediction = _cell_prediction(reference, field)  # (rows, cell, cols, cell)
+    rows, cell, cols, _ = prediction.shape
+    return prediction.reshape(rows * cell, cols * cell)[:height, :width]
+
+
+def _cell_prediction(reference: np.ndarray, field: MotionField) -> np.ndarray:
+    """(rows, cell, cols, cell) float32 `compensated_prediction` on the whole cell grid (cells may overhang).
+
+    All pixels of a cell share its displacement, so its whole-pixel shift and bilinear weights are per cell:
+    pixel (i, j) of every cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on, one flat
+    gather per tap position over all cells, from the reference edge-padded by ``cell + 1`` pixels (what
+    clamping reads). The taps of row i + 1 are both the lower taps of pixel row i and the upper ones of row
+    i + 1, and likewise for columns, so a cell reads (cell + 1)^2 taps, or cell^2 without fractions.
+    """
+    height, width = reference.shape
+    cell = field.cell
+    margin = cell + 1
+    padded = np.pad(reference, margin, mode="edge").astype(np.float32)  # (H + 2m, W + 2m)
+    stride = padded.shape[1]
+    first_tap, frac_x, frac_y = _cell_taps(field, height, width, margin, stride)  # (rows, cols) each
+    flat = padded.reshape(-1)
+    tap_rows = cell + 1 if frac_y.any() else cell
+    lines = [_tap_row(flat[row * stride:], first_tap, frac_x, cell) for row in range(tap_rows)]
+    rows, cols = first_tap.shape
+    prediction = np.empty((rows, cell, cols, cell), np.float32)
+    for row in range(cell):
+        if tap_rows > cell:
+            _lerp_in_place(lines[row], lines[row + 1], frac_y)
+        np.stack(lines[row], axis=-1, out=prediction[:, row])
+    return prediction
+
+
+def _cell_taps(field: MotionField, height: int, width: int, margin: int, stride: int):
+    """Per cell: the flat index of its first (upper-left) tap in the ``margin``-padded reference, and the
+    bilinear weights of the taps right of and below it; (rows, cols) each.
+
+    A shift reaching beyond the padding is clamped to where every tap of the cell still reads the same edge.
+    """
+    cell = field.cell
+    rows, cols = field.dx.shape
+    shift_x, shift_y = np.floor(field.dx), np.floor(field.dy)  # whole-pixel part
+    left = np.arange(cols) * cell + shift_x.astype(np.intp)  # first tap column, unpadded
+    top = np.arange(rows)[:, None] * cell + shift_y.astype(np.intp)
+    left = np.clip(left, -margin, width - 1 + margin - cell) + margin
+    top = np.clip(top, -margin, height - 1 + margin - cell) + margin
+    return top * stride + left, field.dx - shift_x, field.dy - shift_y
+
+
+def _tap_row(flat: np.ndarray, first_tap: np.ndarray, frac_x: np.ndarray, cell: int) -> list[np.ndarray]:
+    """The ``cell`` pixel columns of every cell sampled along one tap row: ``cell`` (rows, cols) planes."""
+    columns = cell + 1 if frac_x.any() else cell
+    # indices are in range by construction: mode "clip" only skips numpy's bounds check
+    taps = [np.take(flat[column:], first_tap, mode="clip") for column in range(columns)]
+    if columns > cell:
+        _lerp_in_place(taps[:cell], taps[1:], frac_x)
+    return taps[:cell]
+
+
+def _lerp_in_place(near: list[np.ndarray], far: list[np.ndarray], frac: np.ndarray) -> None:
+    """``near[k] = near[k] * (1 - frac) + far[k] * frac`` for each k, in order (``far`` may be ``near[1:]``)."""
+    keep = 1 - frac
+    for near_taps, far_taps in zip(near, far):
+        near_taps *= keep
+        near_taps += far_taps * frac
 
 
 def residual_magnitude(luma: np.ndarray, reference: np.ndarray | None, field: MotionField) -> np.ndarray:
     """(H, W) float32 |Y - motion-compensated prediction|; intra cells (or no reference) get high-pass energy."""
-    height, width = luma.shape
-    intra = highpass_energy(luma)
     if reference is None or not field.covered.any():
-        return intra
-    residual = np.abs(luma.astype(np.float32) - compensated_prediction(reference, field))
-    return np.where(field.to_pixels(field.covered, height, width), residual, intra)
+        return highpass_energy(luma)
+    height, width = luma.shape
+    residual = _cell_prediction(reference, field)  # (rows, cell, cols, cell)
+    rows, cell, cols, _ = residual.shape
+    padded_width = cols * cell
+    pixels = residual.reshape(rows * cell, padded_width)[:height, :width]
+    np.subtract(luma, pixels, out=pixels)
+    np.abs(pixels, out=pixels)
+    intra_y, intra_x = np.nonzero(~field.covered)
+    if len(intra_y):
+        index = _cell_windows(intra_y, intra_x, cell, cell, padded_width)
+        residual.reshape(-1)[index] = _cell_highpass(luma, intra_y, intra_x, cell)
+    return pixels
 
 
 def normalize_energy(energy: np.ndarray, percentile: float, floor: float) -> np.ndarray:
-    """Divide by the frame's ``percentile`` (at least ``floor``) and clip to [0, 1]."""
-    scale = max(float(np.percentile(energy, percentile)), floor) if energy.size else floor
-    return np.clip(energy / scale, 0.0, 1.0).astype(np.float32)
+    """(float32) divide by the frame's ``percentile`` (at least ``floor``) and clip to [0, 1]."""
+    scale = max(exact_percentile(energy, percentile), floor) if energy.size else floor
+    normalized = energy / np.float32(scale)
+    return np.clip(normalized, 0.0, 1.0, out=normalized)
+
+
+def exact_percentile(values: np.ndarray, percentile: float) -> float:
+    """``np.percentile(values, percentile)`` (linear method, no NaNs), bit for bit, at a fraction of its cost.
+
+    The two order statistics around numpy's virtual index come from `_neighbouring_order_statistics`; numpy's
+    own interpolation then runs on them, with the same weight.
+    """
+    flat = values.reshape(-1)
+    position = (flat.size - 1) * (percentile / 100)  # numpy's virtual index
+    lower = min(int(position), flat.size - 1)
+    neighbours = np.array(_neighbouring_order_statistics(flat, lower), dtype=flat.dtype)
+    return float(np.quantile(neighbours, position - lower))
+
+
+def _neighbouring_order_statistics(flat: np.ndarray, rank: int) -> tuple:
+    """The ``rank``-th and ``rank + 1``-th smallest values of a 1-D array (the last one twice at the end).
+
+    One partition around ``rank``, the next value being the minimum above it. Ties at the minimum (pixels
+    predicted exactly, often most of a frame) are counted and set aside first: a partition inside a long run
+    of equal values is tens of times slower.
+    """
+    lowest = flat.min()
+    above = flat[flat > lowest]
+    rank -= flat.size - len(above)  # rank among the values above the minimum
+    if rank < -1 or (rank == -1 and len(above) == 0):
+        return lowest, lowest
+    if rank == -1:
+        return lowest, above.min()
+    ordered = np.partition(above, rank)
+    return ordered[rank], ordered[rank + 1:].min() if rank + 1 < len(above) else ordered[rank]

@@ -45,13 +45,15 @@ def frame_energy(luma: np.ndarray, reference: np.ndarray | None, field: MotionFi
                  recipe: EnergyRecipe) -> np.ndarray:
     """(H, W) float32 fused energy in [0, 1] of a frame against its reference under ``field``."""
     height, width = luma.shape
-    fused = np.zeros((height, width), np.float32)
     if recipe.motion_weight > 0:
         motion = motion_magnitude(field, recipe.camera_compensation)  # (rows, cols)
         motion = normalize_energy(motion, recipe.normalization_percentile, recipe.motion_floor)
-        fused += recipe.motion_weight * field.to_pixels(motion, height, width)
+        fused = field.to_pixels(recipe.motion_weight * motion, height, width)  # weighted per cell, then repeated
+    else:
+        fused = np.zeros((height, width), np.float32)
     if recipe.motion_weight < 1:
         residual = residual_magnitude(luma, reference, field)
         residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
-        fused += (1 - recipe.motion_weight) * residual
+        residual *= 1 - recipe.motion_weight
+        fused += residual
     return fused
