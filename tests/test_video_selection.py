@@ -119,3 +119,29 @@ def test_camera_pan_is_compensated(tmp_path):
         recall = moving_recall(selection.patch_mask(), truth)
         assert recall >= 0.85, f"{motion_source}: recall {recall:.2f} under a 2 px/frame pan"
 
+
+
+def test_scoring_on_the_worker_is_independent_of_timing_and_passes_its_errors_on(monkeypatch):
+    import onevision_hf.processors.video_selection as video_selection
+
+    processor = OneVisionVideoProcessor(num_frames=16)
+    overlapped = processor.select(BEACH)
+    monkeypatch.setattr(video_selection, "MAX_FRAMES_IN_FLIGHT", 0)  # decode waits for every frame's score
+    in_lockstep = processor.select(BEACH)
+    np.testing.assert_array_equal(overlapped.positions, in_lockstep.positions)
+    np.testing.assert_array_equal(overlapped.patches, in_lockstep.patches)
+
+    scored = []
+
+    def fail_on_the_fifth_frame(*args):
+        scored.append(1)
+        if len(scored) == 5:
+            raise OneVisionInputError("scoring failed on purpose")
+        return original(*args)
+
+    original = video_selection.frame_energy
+    monkeypatch.setattr(video_selection, "MAX_FRAMES_IN_FLIGHT", 4)
+    monkeypatch.setattr(video_selection, "frame_energy", fail_on_the_fifth_frame)
+    with pytest.raises(OneVisionInputError, match="on purpose"):
+        processor.select(BEACH)
+    assert len(scored) <= 5 + 4  # the decode stopped soon after: at most the frames already queued ran

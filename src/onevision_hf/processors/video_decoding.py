@@ -9,11 +9,13 @@ motion vectors only when asked (`frame_motion_vectors`), RGB only for frames who
 import io
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..errors import OneVisionVideoError
 
@@ -44,6 +46,17 @@ def display_rotation(frame: av.VideoFrame) -> int:
             degrees = -math.degrees(math.atan2(matrix[1], matrix[0]))  # as av_display_rotation_get
             return round(degrees / 90) % 4
     return 0
+
+
+_per_thread = threading.local()
+
+
+def _thread_reformatter() -> VideoReformatter:
+    """This thread's swscale converter: kept across frames, it reuses its conversion context (``to_ndarray``
+    builds a new one per call, about 3x the cost of the conversion itself); never shared between threads."""
+    if not hasattr(_per_thread, "reformatter"):
+        _per_thread.reformatter = VideoReformatter()
+    return _per_thread.reformatter
 
 
 def frame_luma(frame: av.VideoFrame) -> np.ndarray:
@@ -87,7 +100,7 @@ class DecodedFrame:
 
     def rgb(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB in coded orientation (any pixel format, any bit depth)."""
-        return self.frame.to_ndarray(format="rgb24")
+        return _thread_reformatter().reformat(self.frame, format="rgb24").to_ndarray()
 
     def motion_vectors(self) -> np.ndarray | None:
         """The frame's exported motion vectors as a structured array, or None when it carries none."""

@@ -4,9 +4,16 @@ The pass holds only what it still needs: the last reference frame (for motion co
 sampled frame, its pixels placed on the canvas and its patch scores. After the pass, one global top-K picks
 the patches and their pixels are cut out as uint8 (normalisation is the processor's last step, so a dataset
 precompute can store selections as they are). The same recipe on the same input gives the same selection.
+
+Scoring a sampled frame (its motion field, energy, RGB and resize) runs on one worker thread while the main
+thread decodes on: PyAV, swscale, numpy and Pillow release the GIL, so the decoder keeps one core and the
+scoring the other. Frames are scored one at a time in sampling order (the result does not depend on timing),
+and at most `MAX_FRAMES_IN_FLIGHT` sampled frames wait for their turn, so memory stays bounded.
 """
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +44,7 @@ from .video_decoding import (
 METHOD_CODEC = "codec-mv"
 METHOD_PIXEL = "pixel-block-matching"
 MOTION_SOURCES = ("auto", "pixel")
+MAX_FRAMES_IN_FLIGHT = 4  # sampled frames decoded but not yet scored
 
 
 @dataclass(frozen=True)
@@ -165,23 +173,37 @@ def _rescale_geometry(source_size: tuple[int, int], target_size: tuple[int, int]
 
 def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarray, recipe: SelectionRecipe,
                   use_codec: bool, progress: bool, name: str) -> tuple[_ScoredFrames, int]:
-    """Walk the frames once, scoring the wanted ones; returns the scored frames and the frames seen."""
+    """Walk the frames once, scoring the wanted ones on the worker; returns the scored frames and the frames seen."""
     scored = _ScoredFrames(recipe)
     wanted_set = set(wanted.tolist())
     last_wanted = int(wanted[-1])
     anchor = previous = None  # last I/P frame (codec reference), last frame (pixel reference)
     seen = 0
     bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
-    for frame in frames:
-        seen = frame.index + 1
-        if frame.index in wanted_set:
-            scored.add(frame, *_reference_and_field(frame, anchor, previous, recipe, use_codec))
-            bar.update()
-        if frame.index >= last_wanted:
-            break
-        previous = frame
-        if frame.is_anchor:
-            anchor = frame
+    in_flight: deque[Future] = deque()
+
+    def score(frame, anchor, previous):
+        scored.add(frame, *_reference_and_field(frame, anchor, previous, recipe, use_codec))
+        bar.update()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onevision-score") as worker:
+        try:
+            for frame in frames:
+                seen = frame.index + 1
+                if frame.index in wanted_set:
+                    in_flight.append(worker.submit(score, frame, anchor, previous))
+                    if len(in_flight) > MAX_FRAMES_IN_FLIGHT:
+                        in_flight.popleft().result()  # wait for the oldest; raises what scoring raised
+                if frame.index >= last_wanted:
+                    break
+                previous = frame
+                if frame.is_anchor:
+                    anchor = frame
+            while in_flight:
+                in_flight.popleft().result()
+        finally:  # on an error, frames not yet started are dropped
+            for pending in in_flight:
+                pending.cancel()
     bar.close()
     return scored, seen
 
