@@ -1,7 +1,7 @@
 """Processor cost against plain PyAV decoding of the same file, and peak memory, on 720p H.264 or given videos.
 
 Without file arguments, generates (once, into ``--out``) a ``--minutes``-long 1280x720 30 fps H.264 file with
-B-frames: a textured background panning slowly with moving objects, rendered frame by frame (never held
+B-frames (HEVC with ``--codec libx265``, whose decoder exports no vectors: the pixel fallback's cost): a textured background panning slowly with moving objects, rendered frame by frame (never held
 whole); ``--minutes 0.5`` gives a short clip, where the 64 sampled frames weigh most against the decode.
 With file arguments (e.g. the bundled ``assets/media/*.mp4``), measures those instead. Each file is measured
 in fresh subprocesses, interleaved ``--repeats`` times so machine load hits every mode alike:
@@ -15,7 +15,7 @@ Prints wall times and ratios to the decode of the same round (side by side; impo
 of the best (least disturbed) times, and each subprocess's peak RSS (imports included: torch and
 transformers alone take a few hundred MB).
 
-Usage: ``python benchmarks/processor_overhead.py [--minutes 10] [--repeats 3] [VIDEO ...]``
+Usage: ``python benchmarks/processor_overhead.py [--minutes 10] [--repeats 3] [--codec libx265] [VIDEO ...]``
 """
 
 import argparse
@@ -29,6 +29,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 HEIGHT, WIDTH, RATE = 720, 1280, 30
+CODEC_OPTIONS = {"libx264": {"preset": "veryfast", "bf": "3", "crf": "26"},
+                 "libx265": {"preset": "veryfast", "crf": "28", "x265-params": "log-level=error"}}
+CODEC_NAMES = {"libx264": "h264", "libx265": "hevc"}  # in the generated file's name
 
 CHILD = r"""
 import json, resource, sys, time
@@ -54,7 +57,7 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, **detail}))
 """
 
 
-def write_long_video(path: Path, minutes: float) -> None:
+def write_long_video(path: Path, minutes: float, codec: str = "libx264") -> None:
     """Render and encode frame by frame: memory stays at one frame plus the encoder's lookahead."""
     rng = np.random.default_rng(0)
     coarse = rng.integers(0, 256, size=(HEIGHT // 8 + 40, WIDTH // 8 + 40, 3), dtype=np.uint8)
@@ -62,9 +65,9 @@ def write_long_video(path: Path, minutes: float) -> None:
     sprite = rng.integers(64, 192, size=(96, 96, 3), dtype=np.uint8)
     count = int(minutes * 60 * RATE)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=RATE)
+        stream = container.add_stream(codec, rate=RATE)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"preset": "veryfast", "bf": "3", "crf": "26"}
+        stream.options = CODEC_OPTIONS[codec]
         for index in tqdm(range(count), desc=f"writing {path.name}", unit="frame"):
             phase = index / count * 2 * np.pi
             oy, ox = int(160 + 150 * np.sin(3 * phase)), int(160 + 150 * np.cos(5 * phase))  # slow pan
@@ -110,14 +113,16 @@ def main():
     parser.add_argument("videos", nargs="*", type=Path, help="videos to measure (default: the generated one)")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved measurements per mode")
+    parser.add_argument("--codec", choices=sorted(CODEC_OPTIONS), default="libx264",
+                        help="encoder of the generated video (libx265: HEVC, which exports no vectors: the pixel fallback)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="where the video is cached")
     args = parser.parse_args()
     videos = args.videos
     if not videos:
         args.out.mkdir(parents=True, exist_ok=True)
-        videos = [args.out / f"long-{args.minutes:g}min-720p-h264.mp4"]
+        videos = [args.out / f"long-{args.minutes:g}min-720p-{CODEC_NAMES[args.codec]}.mp4"]
         if not videos[0].exists():
-            write_long_video(videos[0], args.minutes)
+            write_long_video(videos[0], args.minutes, args.codec)
     for path in videos:
         measure(path, args.repeats)
 
