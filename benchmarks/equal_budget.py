@@ -129,9 +129,11 @@ def run(args) -> dict:
         write_dataset(root, counts, seed=args.data_seed)
         labels = {split: [clip_labels(row) for row in read_split(root, split)] for split in SPLITS}
         started = time.perf_counter()
-        features, seen, frames_shown = features_and_coverage(encoder, root, args.data_seed, args.budgets, args.batch_size)
+        features, seen, frames_shown = features_and_coverage(encoder, root, args.data_seed, args.budgets,
+                                                             args.batch_size)
         encoded = time.perf_counter()
-    results = {"model": "random init of " * args.random_init + str(args.model or DEFAULT_ENCODER), "counts": counts, "data_seed": args.data_seed,
+    results = {"model": "random init of " * args.random_init + str(args.model or DEFAULT_ENCODER), "counts": counts,
+               "data_seed": args.data_seed,
                "seeds": args.seeds, "epochs": args.epochs, "budgets": {}}
     for budget in args.budgets:
         table = results["budgets"][str(budget)] = {}
@@ -173,7 +175,8 @@ def markdown(results: dict) -> str:
         for kind, name in (("jump", "tile jumps shown (test set)"), ("flash", "flashes shown (test set)")):
             cells = [f"{100 * table[mode]['events_seen'][kind]:.0f} %" for mode in INPUTS]
             lines.append(f"| {name} | | " + " | ".join(cells) + " |")
-        for name, field in (("tokens per clip", "tokens_per_clip"), ("frames with a token, per clip", "frames_per_clip")):
+        for name, field in (("tokens per clip", "tokens_per_clip"),
+                            ("frames with a token, per clip", "frames_per_clip")):
             lines.append(f"| {name} | | " + " | ".join(f"{table[mode][field]:.0f}" for mode in INPUTS) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -70,7 +70,8 @@ def main():
     finally:
         shutil.rmtree(work)
     print(f"\n{args.num_proc} process(es)")
-    print("| videos | preset | videos/s per process | time vs PyAV decode alone | stored per video | source per video |")
+    print("| videos | preset | videos/s per process | time vs PyAV decode alone | stored per video "
+          "| source per video |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
 

@@ -1,7 +1,8 @@
 """Processor cost against plain PyAV decoding of the same file, and peak memory, on 720p H.264 or given videos.
 
 Without file arguments, generates (once, into ``--out``) a ``--minutes``-long 1280x720 30 fps H.264 file with
-B-frames (HEVC with ``--codec libx265``, whose decoder exports no vectors: the pixel fallback's cost): a textured background panning slowly with moving objects, rendered frame by frame (never held
+B-frames (HEVC with ``--codec libx265``, whose decoder exports no vectors: the pixel fallback's cost): a
+textured background panning slowly with moving objects, rendered frame by frame (never held
 whole); ``--minutes 0.5`` gives a short clip, where the 64 sampled frames weigh most against the decode.
 With file arguments (e.g. the bundled ``assets/media/*.mp4``), measures those instead. Each file is measured
 in fresh subprocesses, interleaved ``--repeats`` times so machine load hits every mode alike:
@@ -114,7 +115,8 @@ def main():
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved measurements per mode")
     parser.add_argument("--codec", choices=sorted(CODEC_OPTIONS), default="libx264",
-                        help="encoder of the generated video (libx265: HEVC, which exports no vectors: the pixel fallback)")
+                        help="encoder of the generated video (libx265: HEVC, which exports no vectors: the pixel "
+                             "fallback)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="where the video is cached")
     args = parser.parse_args()
     videos = args.videos

@@ -55,6 +55,7 @@ def make_quick_tiny_llava(directory):
     import json
 
     from onevision_hf.commands.make_tiny_llava import run as make_tiny_llava
+
     from paths import ASSETS, TINY_ENCODER
 
     make_tiny_llava(argparse.Namespace(output_dir=directory, encoder=TINY_ENCODER, text=ASSETS / "tiny-llm",

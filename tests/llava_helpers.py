@@ -5,6 +5,7 @@ from transformers import AutoTokenizer, LlamaConfig, Qwen2Config, Qwen3Config
 
 from onevision_hf.commands.make_tiny_llava import build_tiny_llava
 from onevision_hf.modeling import PackedVisionInputs, cu_seqlens_from_lengths, pack_upstream_inputs
+
 from paths import ASSETS, TINY_ENCODER
 
 TINY_LLM = ASSETS / "tiny-llm"

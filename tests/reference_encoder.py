@@ -80,7 +80,8 @@ def reference_forward(params, config, pixel_values, visible_indices=None, patch_
         if config.use_head:
             x = _norm(x, params, "layernorm_post", eps)
             mha = torch.nn.MultiheadAttention(config.hidden_size, heads, batch_first=True)
-            mha.load_state_dict({k[len("head.attention."):]: v for k, v in params.items() if k.startswith("head.attention.")})
+            prefix = "head.attention."
+            mha.load_state_dict({k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)})
             a = mha(params["head.probe"], x[None], x[None], need_weights=False)[0]
             n = a * torch.rsqrt(a.pow(2).mean(-1, keepdim=True) + eps) * params["head.norm.weight"]
             y = a + F.linear(F.gelu(F.linear(n, params["head.mlp.fc1.weight"], params["head.mlp.fc1.bias"])),

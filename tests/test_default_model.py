@@ -3,7 +3,6 @@
 import json
 
 import torch
-from paths import ASSETS
 from transformers import AutoModel
 
 import onevision_hf  # noqa: F401  (registers the Auto classes)
@@ -12,6 +11,8 @@ from onevision_hf.pipeline import load_encoder
 from onevision_hf.processors.video_processing_onevision import OneVisionVideoProcessor
 from onevision_hf.resources import DEFAULT_ENCODER, EXAMPLE_VIDEO, bundled
 from onevision_hf.training.pretrain_config import PretrainConfig
+
+from paths import ASSETS
 
 DEFAULT_MODEL = ASSETS / "default-model"
 CONFIG = ASSETS.parent / "configs" / "default-model.yaml"

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from test_encoder_packed import mixed_samples, pack_samples
 
 from onevision_hf import OneVisionConfigError, OneVisionEncoderConfig, OneVisionInputError
 
 from encoder_helpers import make_model
-from test_encoder_packed import mixed_samples, pack_samples
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_encoder_packed import mixed_samples, pack_samples
 
 from onevision_hf import OneVisionEncoderModel
 
 from encoder_helpers import make_model
-from test_encoder_packed import mixed_samples, pack_samples
 
 
 def loss_and_grads(model, packed):

@@ -10,6 +10,7 @@ from onevision_hf.cli import main
 from onevision_hf.evaluation.model_adapter import LoglikelihoodRequest, OneVisionLlavaAdapter
 from onevision_hf.evaluation.runner import GenerationRequest
 from onevision_hf.evaluation.tasks import load_task
+
 from eval_helpers import make_quick_tiny_llava
 
 TASKS = "chartqa,mvbench_action_count_local"

@@ -22,6 +22,7 @@ pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (pip install
 from lmms_eval.api.instance import Instance  # noqa: E402
 
 from onevision_hf.evaluation.tasks import BUNDLED_DATA_ROOT, TASKS_DIR, load_task  # noqa: E402
+
 from eval_helpers import make_quick_tiny_llava  # noqa: E402
 
 

@@ -10,6 +10,7 @@ from onevision_hf.cli import main
 from onevision_hf.errors import OneVisionInputError
 from onevision_hf.evaluation.probe import AttentiveProbe, ProbeConfig, read_video_list
 from onevision_hf.synthetic_video import write_video
+
 from paths import TINY_ENCODER
 
 SIDE, FRAMES = 56, 8  # 4 x 4 patches of 14 pixels per frame

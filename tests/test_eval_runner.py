@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from eval_helpers import OracleModel, SilentModel
 from onevision_hf.errors import OneVisionInputError
 from onevision_hf.evaluation.runner import evaluate_task, summary_table, write_outputs
 from onevision_hf.evaluation.tasks import load_task, read_task_yaml, resolve_task_names
+
+from eval_helpers import OracleModel, SilentModel
 
 ALL_TAGS = ["ai2d", "chartqa", "docvqa", "ocrbench", "videomme", "mvbench", "perceptiontest", "nextqa"]
 

@@ -9,11 +9,12 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer, models
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedTokenizerFast, Qwen3ForCausalLM
 
-from llava_helpers import TEXT_CONFIGS, TINY_LLM, TOKENIZER, random_image
 from onevision_hf import OneVisionEncoderConfig, OneVisionEncoderModel, OneVisionInputError, OneVisionLlavaConfig
 from onevision_hf.cli import main
 from onevision_hf.conversion import convert_llava_checkpoint
 from onevision_hf.conversion.convert_llava import add_placeholder_tokens, infer_vision_config, pad_embeddings
+
+from llava_helpers import TEXT_CONFIGS, TINY_LLM, TOKENIZER, random_image
 from paths import TINY_ENCODER
 
 RELEASED_IMAGE_INDEX = -200  # the released code's out-of-vocabulary image marker

@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from llava_helpers import TOKENIZER, tiny_llava
 from onevision_hf import OneVisionInputError, OneVisionLlavaProcessor
 from onevision_hf.training.finetune import ConversationCollator, configure_trainable, finetune
+
+from llava_helpers import TOKENIZER, tiny_llava
 from paths import ASSETS
 
 EXAMPLE = ASSETS / "llava-finetune-example"

@@ -5,6 +5,11 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForImageTextToText
 
+from onevision_hf import OneVisionInputError
+from onevision_hf.modeling.configuration_onevision_llava import OneVisionLlavaConfig
+from onevision_hf.modeling.packing import concat_packed
+from onevision_hf.modeling.projectors import num_visual_tokens
+
 from llava_helpers import (
     IMAGE_ID,
     VIDEO_ID,
@@ -15,10 +20,6 @@ from llava_helpers import (
     sparse_video,
     tiny_llava,
 )
-from onevision_hf import OneVisionInputError
-from onevision_hf.modeling.configuration_onevision_llava import OneVisionLlavaConfig
-from onevision_hf.modeling.packing import concat_packed
-from onevision_hf.modeling.projectors import num_visual_tokens
 
 
 def tokens_of(packed, projector_type="mlp2x_gelu") -> int:

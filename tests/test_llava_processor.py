@@ -7,9 +7,10 @@ from PIL import Image
 from tokenizers import Tokenizer, models
 from transformers import AutoProcessor, PreTrainedTokenizerFast
 
-from llava_helpers import TOKENIZER, tiny_llava
 from onevision_hf import OneVisionInputError, OneVisionLlavaProcessor
 from onevision_hf.modeling.projectors import num_visual_tokens
+
+from llava_helpers import TOKENIZER, tiny_llava
 from paths import MEDIA
 
 VIDEO = str(MEDIA / "carphone-176x144-h264.mp4")

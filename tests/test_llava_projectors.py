@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from llava_helpers import codec_like_positions, random_image, sparse_video
 from onevision_hf import OneVisionInputError
 from onevision_hf.modeling.packing import concat_packed
 from onevision_hf.modeling.projectors import (
@@ -12,6 +11,8 @@ from onevision_hf.modeling.projectors import (
     num_visual_tokens,
     token_offsets,
 )
+
+from llava_helpers import codec_like_positions, random_image, sparse_video
 
 D_VISION, D_TEXT = 8, 16
 

@@ -17,7 +17,8 @@ from onevision_hf.processors.video_processing_onevision import OneVisionVideoPro
 from paths import MEDIA
 
 OVERRIDES = {"num_frames": 8}
-SELECTION_COLUMNS = ("positions", "patches", "patch_size", "frame_indices", "temporal_positions", "grid_size", "method", "error")
+SELECTION_COLUMNS = ("positions", "patches", "patch_size", "frame_indices", "temporal_positions", "grid_size", "method",
+                     "error")
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +131,10 @@ def test_precomputed_selection_equals_the_on_the_fly_processor(single_worker_out
 def test_stored_patches_ending_in_black_pixels_read_back_exactly():
     patches = np.zeros((2, 3, 14, 14), np.uint8)
     patches[0, 0, 0, 0] = 7  # everything after this byte is zero
-    features = datasets.Features({"patches": datasets.Value("binary"), "positions": datasets.Array2D((None, 3), "int32"),
-                                  "patch_size": datasets.Value("int32"), "frame_indices": datasets.Sequence(datasets.Value("int64")),
+    features = datasets.Features({"patches": datasets.Value("binary"),
+                                  "positions": datasets.Array2D((None, 3), "int32"),
+                                  "patch_size": datasets.Value("int32"),
+                                  "frame_indices": datasets.Sequence(datasets.Value("int64")),
                                   "method": datasets.Value("string"), "error": datasets.Value("string")})
     row = {"patches": patches.tobytes(), "positions": np.zeros((2, 3), np.int32), "patch_size": 14,
            "frame_indices": [0], "method": "codec-mv", "error": None}

@@ -3,13 +3,12 @@
 import av
 import numpy as np
 import pytest
+from conftest import SCENE_FRAMES
 
 from onevision_hf import OneVisionVideoError, OneVisionVideoProcessor
 from onevision_hf.processors import video_selection
 from onevision_hf.processors.video_decoding import DecodedFrame, iter_frames, probe_stream
 from onevision_hf.synthetic_video import moving_patches, moving_recall, render_scene, write_video
-
-from conftest import SCENE_FRAMES
 
 
 @pytest.mark.parametrize("name, method", [

@@ -65,10 +65,14 @@ class ClipSpec:
 
     def __post_init__(self):
         if self.size % 2 or self.size < 4 * self.tile_size:
-            raise OneVisionInputError(f"size must be even and at least 4 tiles ({4 * self.tile_size}), got {self.size}.")
+            raise OneVisionInputError(
+                f"size must be even and at least 4 tiles ({4 * self.tile_size}), got {self.size}."
+            )
         needed = len(TASKS["flash_count"]) * (self.flash_frames + self.flash_gap) + 2 * self.jump_frames
         if self.num_frames < needed:
-            raise OneVisionInputError(f"num_frames must be at least {needed} to fit every event, got {self.num_frames}.")
+            raise OneVisionInputError(
+                f"num_frames must be at least {needed} to fit every event, got {self.num_frames}."
+            )
 
 
 @dataclass

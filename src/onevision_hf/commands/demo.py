@@ -21,11 +21,11 @@ def run(args):
     import time
 
     import torch
+    from safetensors.torch import save_file
 
     from ..pipeline import load_encoder, video_processor_for
     from ..processors.selection_visualization import save_selection_image
     from ..resources import EXAMPLE_VIDEO, bundled
-    from safetensors.torch import save_file
 
     video = args.video or bundled(EXAMPLE_VIDEO)
     model = load_encoder(args.model)

@@ -11,7 +11,6 @@ from pathlib import Path
 from .selection_options import add_selection_arguments, selection_overrides
 
 
-
 def add_parser(subparsers):
     parser = subparsers.add_parser("encode", help="encode images and videos with the encoder", description=__doc__)
     parser.add_argument("inputs", type=Path, nargs="+", help="image or video files")

@@ -17,7 +17,8 @@ def add_parser(subparsers):
     defaults = ProbeConfig()
     parser = subparsers.add_parser("probe", help="attentive-probe video classification with the frozen encoder",
                                    description=__doc__)
-    parser.add_argument("--model", type=Path, help="OneVision-Encoder checkpoint directory (default: the bundled model)")
+    parser.add_argument("--model", type=Path,
+                        help="OneVision-Encoder checkpoint directory (default: the bundled model)")
     parser.add_argument("--train", type=Path, required=True, help="training videos: CSV with columns path,label")
     parser.add_argument("--val", type=Path, required=True, help="validation videos: CSV with columns path,label")
     parser.add_argument("--input", choices=INPUT_MODES, default=defaults.input_mode,

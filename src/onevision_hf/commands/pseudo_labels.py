@@ -12,7 +12,8 @@ from pathlib import Path
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("pseudo-labels", help="k-means pseudo-labels for pretraining", description=__doc__)
-    parser.add_argument("dataset", type=Path, help="a `datasets` dir (save_to_disk) with image, video or selection rows")
+    parser.add_argument("dataset", type=Path,
+                        help="a `datasets` dir (save_to_disk) with image, video or selection rows")
     parser.add_argument("--output", type=Path, required=True, help="where to save the labelled dataset")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="frozen encoder directory whose pooled output is the feature")

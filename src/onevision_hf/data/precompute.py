@@ -14,10 +14,10 @@ index (an idempotent, atomic rename), so no barrier between machines is needed.
 
 Each row keeps the manifest's columns and adds ``positions`` (K, 3) int32 rows (t, h, w), ``patches``
 the (K, 3, p, p) uint8 pixels of the kept patches as raw bytes (`stored_selection` views them as an array
-without a copy; an Arrow list of K*3*p*p integers would cost a Python object per pixel to read back), ``frame_indices`` (T,),
-``temporal_positions`` (T,), ``grid_size`` (T, grid_h, grid_w), ``patch_size``, ``method``, ``fallback_reason``,
-``selection`` (the processor parameters, JSON) and ``error`` (None, or why the video failed; such rows
-have no patches, and never stop the run).
+without a copy; an Arrow list of K*3*p*p integers would cost a Python object per pixel to read back),
+``frame_indices`` (T,), ``temporal_positions`` (T,), ``grid_size`` (T, grid_h, grid_w), ``patch_size``,
+``method``, ``fallback_reason``, ``selection`` (the processor parameters, JSON) and ``error`` (None, or why the
+video failed; such rows have no patches, and never stop the run).
 """
 
 import dataclasses

@@ -27,7 +27,8 @@ class PackedVisionInputs:
     cu_seqlens: torch.Tensor
 
     def to_kwargs(self) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.pixel_values, "patch_positions": self.patch_positions, "cu_seqlens": self.cu_seqlens}
+        return {"pixel_values": self.pixel_values, "patch_positions": self.patch_positions,
+                "cu_seqlens": self.cu_seqlens}
 
 
 def cu_seqlens_from_lengths(lengths, device=None) -> torch.Tensor:

@@ -80,7 +80,8 @@ def _block_cells(vectors: np.ndarray, grid_shape: tuple[int, int], cell: int) ->
     span_x = np.maximum(vectors["w"] // cell, 1).astype(np.int32)
     count = span_y * span_x
     block = np.repeat(np.arange(len(vectors)), count)  # (m,) one entry per covered cell, blocks in order
-    within = np.arange(len(block), dtype=np.int32) - np.repeat(np.cumsum(count, dtype=np.int32) - count, count)  # raster order
+    first_of_block = np.repeat(np.cumsum(count, dtype=np.int32) - count, count)
+    within = np.arange(len(block), dtype=np.int32) - first_of_block  # raster order inside each block
     offset_y, offset_x = np.divmod(within, span_x[block])
     cell_y = top[block] + offset_y
     cell_x = left[block] + offset_x

@@ -136,7 +136,8 @@ class PretrainConfig:
             except ValueError as error:
                 raise OneVisionConfigError(f"{where}: image_resize: {error}") from None
             if head.synthetic is not None:
-                _check(head.synthetic.kind in SYNTHETIC_KINDS, f"{where}: synthetic.kind must be one of {SYNTHETIC_KINDS}")
+                _check(head.synthetic.kind in SYNTHETIC_KINDS,
+                       f"{where}: synthetic.kind must be one of {SYNTHETIC_KINDS}")
                 _check(head.synthetic.top_k >= head.num_label_slots,
                        f"{where}: synthetic.top_k must be >= num_label_slots ({head.num_label_slots})")
                 _check(head.synthetic.top_k <= head.num_classes, f"{where}: synthetic.top_k must be <= num_classes")

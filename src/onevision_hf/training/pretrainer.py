@@ -237,7 +237,8 @@ class Pretrainer:
         if state["world_size"] != self.accelerator.num_processes:
             raise OneVisionConfigError(
                 f"{directory} was written by {state['world_size']} processes; resume it with the same number "
-                f"(this run has {self.accelerator.num_processes}): the class banks and optimizer are sharded per process."
+                f"(this run has {self.accelerator.num_processes}): the class banks and optimizer are sharded per "
+                "process."
             )
         rank = self.accelerator.process_index
         banks = load_file(directory / f"class_centers-rank{rank:03d}.safetensors")

@@ -3,8 +3,8 @@
 1. `extract_features`: the pooled embedding of every row of a dataset (images, videos or precomputed
    selections, read as in pretraining by `pretrain_data.SampleReader`), L2-normalised; or features of any other
    teacher, computed elsewhere and passed as an (N, D) array;
-2. `fit_kmeans`: k-means on the unit sphere (best of 3 restarts) with faiss when it is installed (``pip install faiss-cpu``; it scales
-   to millions of centres), otherwise scikit-learn's `MiniBatchKMeans`;
+2. `fit_kmeans`: k-means on the unit sphere (best of 3 restarts) with faiss when it is installed
+   (``pip install faiss-cpu``; it scales to millions of centres), otherwise scikit-learn's `MiniBatchKMeans`;
 3. `nearest_centroids`: the ``top_k`` centres of highest cosine per sample, nearest first;
 4. `write_pseudo_labels`: the input dataset plus a ``labels`` column, saved with ``save_to_disk``.
 """
