@@ -201,10 +201,10 @@ def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarra
                     anchor = frame
             while in_flight:
                 in_flight.popleft().result()
-        finally:  # on an error, frames not yet started are dropped
+        finally:  # on an error, frames not yet started are dropped, and the bar is cleared before the message
             for pending in in_flight:
                 pending.cancel()
-    bar.close()
+            bar.close()
     return scored, seen
 
 
