@@ -147,10 +147,13 @@ def _cell_windows(cell_y: np.ndarray, cell_x: np.ndarray, cell: int, size: int, 
 def compensated_prediction(reference: np.ndarray, field: MotionField) -> np.ndarray:
     """(H, W) float32 prediction of the current frame: the reference luma sampled (bilinearly) at x + dx, y + dy,
     sample positions outside the frame clamped to its edge."""
-    height, width = reference.shape
-    prediction = _cell_prediction(reference, field)  # (rows, cell, cols, cell)
-    rows, cell, cols, _ = prediction.shape
-    return prediction.reshape(rows * cell, cols * cell)[:height, :width]
+    return _frame_view(_cell_prediction(reference, field), *reference.shape)
+
+
+def _frame_view(cells: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(rows, cell, cols, cell) values on the cell grid -> (H, W) view of the frame's pixels (overhang cut off)."""
+    rows, cell, cols, _ = cells.shape
+    return cells.reshape(rows * cell, cols * cell)[:height, :width]
 
 
 def _cell_prediction(reference: np.ndarray, field: MotionField) -> np.ndarray:
@@ -220,14 +223,13 @@ def residual_magnitude(luma: np.ndarray, reference: np.ndarray | None, field: Mo
         return highpass_energy(luma)
     height, width = luma.shape
     residual = _cell_prediction(reference, field)  # (rows, cell, cols, cell)
-    rows, cell, cols, _ = residual.shape
-    padded_width = cols * cell
-    pixels = residual.reshape(rows * cell, padded_width)[:height, :width]
+    pixels = _frame_view(residual, height, width)
     np.subtract(luma, pixels, out=pixels)
     np.abs(pixels, out=pixels)
     intra_y, intra_x = np.nonzero(~field.covered)
     if len(intra_y):
-        index = _cell_windows(intra_y, intra_x, cell, cell, padded_width)
+        cell = field.cell
+        index = _cell_windows(intra_y, intra_x, cell, cell, residual.shape[2] * cell)
         residual.reshape(-1)[index] = _cell_highpass(luma, intra_y, intra_x, cell)
     return pixels
 
