@@ -4,7 +4,8 @@ Without file arguments, generates (once, into ``--out``) a ``--minutes``-long 12
 B-frames (HEVC with ``--codec libx265``, whose decoder exports no vectors: the pixel fallback's cost): a
 textured background panning slowly with moving objects, rendered frame by frame (never held
 whole); ``--minutes 0.5`` gives a short clip, where the 64 sampled frames weigh most against the decode.
-With file arguments (e.g. the bundled ``assets/media/*.mp4``), measures those instead. Each file is measured
+With file arguments (e.g. the bundled ``assets/media/*.mp4``), measures those instead, re-encoded (once, into
+``--out``) with ``--codec`` when one is given. Each file is measured
 in fresh subprocesses, interleaved ``--repeats`` times so machine load hits every mode alike:
 
 * ``decode``: PyAV alone decodes every frame (its defaults, nothing converted);
@@ -83,6 +84,24 @@ def write_long_video(path: Path, minutes: float, codec: str = "libx264") -> None
             container.mux(packet)
 
 
+def reencode(path: Path, codec: str, out: Path) -> Path:
+    """``path`` re-encoded with ``codec`` (same size and rate; display rotation dropped), cached in ``out``."""
+    target = out / f"{path.stem}-{CODEC_NAMES[codec]}.mp4"
+    if target.exists():
+        return target
+    with av.open(str(path)) as source, av.open(str(target), "w") as container:
+        decoded = source.streams.video[0]
+        stream = container.add_stream(codec, rate=decoded.average_rate)
+        stream.width, stream.height, stream.pix_fmt = decoded.width, decoded.height, "yuv420p"
+        stream.options = CODEC_OPTIONS[codec]
+        for frame in tqdm(source.decode(decoded), desc=f"re-encoding {path.name}", unit="frame"):
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return target
+
+
 def run_child(mode: str, path: Path) -> dict:
     result = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], capture_output=True, text=True,
                             check=True)
@@ -114,17 +133,20 @@ def main():
     parser.add_argument("videos", nargs="*", type=Path, help="videos to measure (default: the generated one)")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved measurements per mode")
-    parser.add_argument("--codec", choices=sorted(CODEC_OPTIONS), default="libx264",
-                        help="encoder of the generated video (libx265: HEVC, which exports no vectors: the pixel "
-                             "fallback)")
+    parser.add_argument("--codec", choices=sorted(CODEC_OPTIONS),
+                        help="encoder of the generated video (default libx264), or to re-encode the given videos "
+                             "with (libx265: HEVC, which exports no vectors: the pixel fallback)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="where the video is cached")
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     videos = args.videos
-    if not videos:
-        args.out.mkdir(parents=True, exist_ok=True)
-        videos = [args.out / f"long-{args.minutes:g}min-720p-{CODEC_NAMES[args.codec]}.mp4"]
+    if videos and args.codec:
+        videos = [reencode(path, args.codec, args.out) for path in videos]
+    elif not videos:
+        codec = args.codec or "libx264"
+        videos = [args.out / f"long-{args.minutes:g}min-720p-{CODEC_NAMES[codec]}.mp4"]
         if not videos[0].exists():
-            write_long_video(videos[0], args.minutes, args.codec)
+            write_long_video(videos[0], args.minutes, codec)
     for path in videos:
         measure(path, args.repeats)
 
