@@ -1,7 +1,9 @@
 """Turn whatever a user calls an image into an upright (H, W, 3) uint8 RGB array.
 
 Accepted inputs: a path (``str`` / ``os.PathLike``), encoded bytes, a binary file object, a ``PIL.Image.Image``,
-a ``numpy.ndarray`` or a ``torch.Tensor``. Files and bytes are decoded with Pillow (first frame of animations).
+a ``numpy.ndarray`` or a ``torch.Tensor``. Files and bytes are decoded with Pillow (first frame of animations), by
+the decoders of ``IMAGE_FORMATS`` only, so an image never makes the package run another program or read another
+file. Non-seekable file objects (pipes) are read whole into memory by Pillow.
 
 The conversions, the same for every input kind:
 
@@ -30,6 +32,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import OneVisionInputError
 
 SIXTEEN_BIT_MAX = 65535
+# Pillow decoders used for files and bytes: self-contained raster formats only. Left out on purpose: EPS (Pillow
+# runs Ghostscript on it), WMF, MPEG, IPTC, scientific and game-asset containers (BUFR, GRIB, HDF5, FITS, ...).
+# (JPEG includes multi-picture MPO files from phone cameras; AVIF only where this Pillow build has it.)
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "PPM", "TGA", "ICO", "JPEG2000",
+                 "PCX", "QOI", "SGI")
 # Modes whose numpy view `array_to_rgb` reads directly; Pillow converts every other mode to RGB / RGBA first.
 ARRAY_MODES = ("RGB", "RGBA", "L", "LA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 
@@ -70,8 +77,10 @@ def decode_image(source, name: str) -> tuple[Image.Image, str]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = f"{name} file {str(path)!r}"
+        if not path.exists():
+            raise OneVisionInputError(f"{name} does not exist.")
         if not path.is_file():
-            raise OneVisionInputError(f"{name} does not exist (or is not a file).")
+            raise OneVisionInputError(f"{name} is not a regular file (a folder, pipe or device).")
         stream = path
     elif isinstance(source, (bytes, bytearray, memoryview)):
         name = f"{name} ({len(source)} bytes)"
@@ -87,11 +96,14 @@ def decode_image(source, name: str) -> tuple[Image.Image, str]:
             "a numpy array or a torch tensor."
         )
     try:
-        with Image.open(stream) as opened:
+        Image.init()  # registers the plugins, so the ones this Pillow build lacks can be left out
+        with Image.open(stream, formats=[fmt for fmt in IMAGE_FORMATS if fmt in Image.OPEN]) as opened:
             opened.load()  # decode now so a truncated or corrupt file fails here, with its name
             return opened.copy(), name
     except UnidentifiedImageError:
-        raise OneVisionInputError(f"{name} is not an image file Pillow can decode.") from None
+        raise OneVisionInputError(
+            f"{name} is not an image file of an accepted format ({', '.join(IMAGE_FORMATS)})."
+        ) from None
     except Image.DecompressionBombError as exc:
         raise OneVisionInputError(f"{name} is too large to decode safely: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:

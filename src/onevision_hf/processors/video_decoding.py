@@ -6,9 +6,11 @@ motion vectors only when asked (`frame_motion_vectors`), RGB only for frames who
 (`frame_rgb`). Every failure to open or decode raises `OneVisionVideoError` naming the source and the problem.
 """
 
+import errno
 import io
 import math
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
+from PIL import Image
 
 from ..errors import OneVisionVideoError
 
@@ -25,6 +28,16 @@ MOTION_VECTOR_CODECS = frozenset({"h264", "mpeg4", "h263", "h263p", "mpeg1video"
 _LUMA_FIRST_FORMATS = ("yuv", "yuvj", "yuva", "gray", "nv12", "nv21")
 PICTURE_TYPE_I, PICTURE_TYPE_B = 1, 3
 BT601_LUMA = (0.299, 0.587, 0.114)
+# Demuxers of single-file video containers and elementary streams: what FFmpeg may use for any source. Playlists,
+# concat lists, manifests, image sequences and network descriptions (hls, concat, dash, image2, sdp, ...) are left
+# out: they open other files or URLs. Names as FFmpeg's format_whitelist matches them (mov covers mp4, 3gp, ...).
+SELF_CONTAINED_DEMUXERS = ("mov", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg", "nut", "mxf",
+                           "gxf", "dv", "ivf", "obu", "h261", "h263", "h264", "hevc", "vvc", "m4v", "mpegvideo",
+                           "mjpeg", "cavsvideo", "dirac", "vc1", "yuv4mpegpipe", "rm", "wtv")
+PLAYLIST_DEMUXERS = ("hls", "concat")  # only for `LocalPlaylist`
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_REFERENCE_SIGNATURES = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat", "an FFmpeg concat list"),
+                         (b"<MPD", "a DASH manifest"), (b"v=0", "an SDP session description"))
 
 
 @dataclass(frozen=True)
@@ -133,32 +146,154 @@ class ArrayFrame:
         return None
 
 
+class LocalPlaylist(os.PathLike):
+    """A local playlist (HLS ``.m3u8``, FFmpeg concat list) whose listed *local* files the caller allows to be read.
+
+    Plain paths, bytes and file objects are read as self-contained files: a playlist among them is refused.
+    Wrapping a path in `LocalPlaylist` is the explicit opt-in; the files it lists are opened only when they are
+    regular local files (never a network URL, a device or another protocol).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.path.abspath(os.fspath(path))
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"LocalPlaylist({self.path!r})"
+
+
 def source_name(video) -> str:
     if isinstance(video, (str, os.PathLike)):
         return os.fspath(video)
     if isinstance(video, (bytes, bytearray, memoryview)):
         return f"<{len(video)} bytes>"
-    return getattr(video, "name", None) or f"<{type(video).__name__}>"
+    name = getattr(video, "name", None)
+    if isinstance(name, int):  # os.fdopen / open(fd): the name is the descriptor
+        return f"<file descriptor {name}>"
+    return str(name or f"<{type(video).__name__}>")
 
 
 def open_container(video) -> av.container.InputContainer:
-    """Open a path, bytes or binary file object; raise `OneVisionVideoError` unless it holds a video stream."""
+    """Open a path, bytes or binary file object; raise `OneVisionVideoError` unless it holds a video stream.
+
+    The source is read as one self-contained local file: FFmpeg may open nothing else (no network protocol, no
+    file a playlist, concat list, image pattern or manifest refers to) and only the demuxers of
+    `SELF_CONTAINED_DEMUXERS` are used; `LocalPlaylist` opts in to playlists of local files.
+    """
     name = source_name(video)
-    if isinstance(video, (bytes, bytearray, memoryview)):
-        video = io.BytesIO(bytes(video))
-    elif isinstance(video, (str, os.PathLike)) and not os.path.isfile(video):
-        raise OneVisionVideoError(f"{name}: no such video file.")
-    elif hasattr(video, "seek"):
-        video.seek(0)
+    playlist = isinstance(video, LocalPlaylist)
+    source = _readable_source(video, name)
+    demuxers = SELF_CONTAINED_DEMUXERS + (PLAYLIST_DEMUXERS if playlist else ())
+    options = {"protocol_whitelist": "file", "format_whitelist": ",".join(demuxers)}
+    # A plain path is read by FFmpeg's own file protocol (the whitelists bound what it may open); for file objects,
+    # bytes and playlists every open FFmpeg asks for goes through the guard.
+    guard = None if isinstance(source, str) and not playlist else _NestedOpenGuard(
+        name, source if playlist else None, allow_local_files=playlist)
     try:
-        container = av.open(video, mode="r")
-    except (av.FFmpegError, UnicodeDecodeError) as error:
-        raise OneVisionVideoError(f"{name}: cannot be opened as a video ({error}).") from error
+        container = av.open(source, mode="r", options=options, io_open=guard)
+    except OneVisionVideoError:
+        raise
+    except (av.FFmpegError, UnicodeDecodeError, OSError) as error:  # OSError: a file object's read or seek
+        refused_format = getattr(error, "errno", None) == errno.EINVAL  # the demuxer is not on format_whitelist
+        reason = _describe_unreadable_format(video, refused_format)
+        raise OneVisionVideoError(f"{name}: cannot be opened as a video: {reason or error}.") from error
+    if guard is not None and guard.refused is not None:  # refused, but FFmpeg carried on without it
+        container.close()
+        raise guard.error()
     if not container.streams.video:
         kinds = ", ".join(sorted({stream.type for stream in container.streams})) or "no streams"
         container.close()
         raise OneVisionVideoError(f"{name}: has no video stream (found: {kinds}).")
     return container
+
+
+def _readable_source(video, name: str):
+    """The path (checked to be a regular file) or seekable binary file object that FFmpeg reads."""
+    if isinstance(video, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(video))
+    if isinstance(video, (str, os.PathLike)):
+        path = os.fspath(video)
+        if not os.path.exists(path):
+            raise OneVisionVideoError(f"{name}: no such video file.")
+        if not os.path.isfile(path):
+            raise OneVisionVideoError(f"{name}: is not a regular file (a folder, pipe or device); pass a video file.")
+        return os.path.abspath(path)
+    if isinstance(video, io.TextIOBase):
+        raise OneVisionVideoError(f"{name}: is a text-mode file object; open it in binary mode ('rb').")
+    if not hasattr(video, "read"):
+        raise OneVisionVideoError(f"{name}: is a {type(video).__name__}, not a path, bytes or a binary file object.")
+    seekable = getattr(video, "seekable", None)
+    if not hasattr(video, "seek") or (seekable is not None and not seekable()):
+        raise OneVisionVideoError(
+            f"{name}: is not seekable (a pipe or a socket?); the video is read twice (probe, then decode): "
+            "save it to a file or pass its bytes."
+        )
+    video.seek(0)
+    return video
+
+
+class _NestedOpenGuard:
+    """PyAV's ``io_open``: FFmpeg asks it for every file it opens. It refuses every resource (remembering the first
+    one), except for a `LocalPlaylist`: the playlist itself and the regular local files it lists."""
+
+    def __init__(self, name: str, path: str | None, allow_local_files: bool):
+        self.name, self.path, self.allow_local_files = name, path, allow_local_files
+        self.refused: str | None = None
+
+    def __call__(self, url: str, flags: int, options: dict):
+        local = url[len("file:"):] if url.startswith("file:") else url
+        if self.path is not None and local == self.path:
+            self.path = None  # the source itself, opened once
+            return open(local, "rb")
+        if self.allow_local_files and not _URL_SCHEME.match(url.removeprefix("file:")) and os.path.isfile(local):
+            return open(local, "rb")
+        if self.refused is None:
+            self.refused = url
+        raise self.error()
+
+    def error(self) -> OneVisionVideoError:
+        if self.allow_local_files:
+            return OneVisionVideoError(f"{self.name}: cannot be opened as a video: the playlist lists "
+                                       f"{self.refused!r}, which is not a regular local file; a LocalPlaylist reads "
+                                       "local files only (no network, no devices).")
+        return OneVisionVideoError(
+            f"{self.name}: cannot be opened as a video: it refers to another resource ({self.refused!r}); only "
+            "self-contained local video files are read. A trusted local playlist can be read as "
+            "onevision_hf.processors.video_decoding.LocalPlaylist(path)."
+        )
+
+
+def _describe_unreadable_format(video, refused_format: bool) -> str | None:
+    """What the source is, when its first bytes say so: a playlist or manifest, a still image, or (when FFmpeg's
+    demuxer was refused) a format outside `SELF_CONTAINED_DEMUXERS`; None when they tell nothing."""
+    head = _head_bytes(video)
+    for signature, kind in _REFERENCE_SIGNATURES:
+        if signature in head[:512]:
+            return (f"it is {kind}, which refers to other files or URLs; only self-contained local video files are "
+                    "read (wrap a trusted local playlist path in onevision_hf.processors.video_decoding.LocalPlaylist)")
+    try:
+        with Image.open(io.BytesIO(head)) as image:
+            return (f"it is a still image ({image.format}), not a video; pass it as an image "
+                    "(OneVisionImageProcessor, or images= in the LLaVA processor)")
+    except Exception:  # noqa: BLE001 (not an image either)
+        pass
+    if refused_format:
+        return f"its format is none of the video containers this package reads ({', '.join(SELF_CONTAINED_DEMUXERS)})"
+    return None
+
+
+def _head_bytes(video, size: int = 1 << 16) -> bytes:
+    if isinstance(video, (bytes, bytearray, memoryview)):
+        return bytes(video[:size])
+    if isinstance(video, (str, os.PathLike)):
+        with open(video, "rb") as file:
+            return file.read(size)
+    video.seek(0)
+    head = video.read(size)
+    video.seek(0)
+    return bytes(head)
 
 
 def probe_stream(video) -> VideoStreamInfo:
