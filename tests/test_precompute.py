@@ -167,3 +167,112 @@ def test_precompute_command(manifest, single_worker_output, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "5 videos in 3 shards" in printed and "1 failed" in printed and "broken.mp4" in printed
     assert_same_dataset(datasets.load_from_disk(str(tmp_path)), datasets.load_from_disk(str(single_worker_output[0])))
+
+
+def worker_processes_holding(path) -> list[int]:
+    """Pids of this process's multiprocessing children that have ``path`` open (are selecting it)."""
+    import multiprocessing
+    import os
+
+    holding = []
+    for child in multiprocessing.active_children():
+        try:
+            fds = os.listdir(f"/proc/{child.pid}/fd")
+            if any(os.readlink(f"/proc/{child.pid}/fd/{fd}") == str(path) for fd in fds):
+                holding.append(child.pid)
+        except OSError:  # exited meanwhile
+            pass
+    return holding
+
+
+def kill_workers_selecting(paths_and_kills: dict, stop) -> list:
+    """Kill -9, from outside, a worker each time it opens one of the paths, up to the given number of times."""
+    import os
+    import signal
+    import threading
+    import time
+
+    killed, pids = [], set()
+
+    def watch():
+        while not stop.is_set():
+            for path, kills in paths_and_kills.items():
+                if killed.count(path) < kills:
+                    for pid in set(worker_processes_holding(path)) - pids:  # a dying worker still holds it a while
+                        os.kill(pid, signal.SIGKILL)
+                        pids.add(pid)
+                        killed.append(path)
+            time.sleep(0.002)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return killed
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="finds busy workers through /proc")
+def test_killed_worker_is_retried_then_its_shard_reported_and_the_rerun_completes(tmp_path, capsys):
+    import threading
+
+    videos = [MEDIA / "beach-portrait-h264.mp4", MEDIA / "bikes-640x272-h264.mp4", MEDIA / "carphone-176x144-h264.mp4"]
+    manifest = tmp_path / "videos.csv"
+    manifest.write_text("path\n" + "".join(f"{path}\n" for path in videos))
+    output, arguments = tmp_path / "out", ["--num-frames", "8", "--shard-size", "1", "--num-proc", "2"]
+    stop = threading.Event()
+    # every worker that opens the long beach video is killed: retried once, then given up; the bikes video's
+    # worker is killed at most once, so its retry succeeds (when the watcher catches it: it is quick to select)
+    killed = kill_workers_selecting({videos[0]: 99, videos[1]: 1}, stop)
+    try:
+        exit_code = main(["precompute", str(manifest), str(output), *arguments])
+    finally:
+        stop.set()
+    printed = capsys.readouterr().out
+    assert killed.count(videos[0]) == 2 and killed.count(videos[1]) <= 1
+    assert exit_code == 1
+    assert f"shard 0 not written: {videos[0]}: the worker process selecting it died 2 times (killed by SIGKILL)" \
+        in printed and "run the same command again" in printed and "dataset ready" not in printed
+    assert sorted(path.name for path in (output / "shards").glob("*.arrow")) == [
+        "shard-00001-of-00003.arrow", "shard-00002-of-00003.arrow"]
+
+    assert main(["precompute", str(manifest), str(output), *arguments]) == 0  # nothing killed: completes
+    assert "dataset ready" in capsys.readouterr().out
+    reference = tmp_path / "reference"
+    run_precompute(PrecomputeJob(manifest=manifest, output=reference, overrides=OVERRIDES, shard_size=1),
+                   progress=False)
+    assert_same_dataset(datasets.load_from_disk(str(output)), datasets.load_from_disk(str(reference)))
+
+
+def test_resume_refuses_edited_labels_or_added_columns_saying_what_changed(manifest, tmp_path):
+    run_precompute(job(manifest, tmp_path / "out"), progress=False)
+    lines = manifest.read_text().splitlines()
+    edited = manifest.with_name("edited.csv")  # beside it: the relative paths stay the same
+    edited.write_text("\n".join([lines[0]] + [line.replace(",phone", ",telephone") for line in lines[1:]]) + "\n")
+    with pytest.raises(OneVisionInputError, match=r"manifest column value\(s\) changed: \['label'\]"):
+        run_precompute(job(edited, tmp_path / "out"), progress=False)
+    widened = manifest.with_name("widened.csv")
+    widened.write_text("\n".join([lines[0] + ",split"] + [line + ",train" for line in lines[1:]]) + "\n")
+    with pytest.raises(OneVisionInputError, match=r"manifest column\(s\) added: \['split'\]"):
+        run_precompute(job(widened, tmp_path / "out"), progress=False)
+    with pytest.raises(OneVisionInputError, match=r"selection parameter num_frames: 8 -> 16"):
+        run_precompute(PrecomputeJob(manifest=manifest, output=tmp_path / "out", overrides={"num_frames": 16},
+                                     shard_size=2), progress=False)
+
+
+def test_zero_shard_size_is_refused_before_anything_is_written(manifest, tmp_path):
+    assert main(["precompute", str(manifest), str(tmp_path / "out"), "--shard-size", "0"]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_interrupted_shard_writes_are_cleaned_up_by_the_next_run(manifest, tmp_path):
+    leftover = tmp_path / "shards" / "shard-00001-of-00003.arrow.tmp-99999"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a shard")
+    run_precompute(job(manifest, tmp_path), progress=False)
+    assert not leftover.exists() and not list((tmp_path / "shards").glob("*.tmp-*"))
+
+
+@pytest.mark.parametrize("content", ["", "path,label\n", "\n\n"])
+def test_empty_or_header_only_manifest_gives_one_line(tmp_path, capsys, content):
+    manifest = tmp_path / "videos.csv"
+    manifest.write_text(content)
+    assert main(["precompute", str(manifest), str(tmp_path / "out")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "lists no videos" in errors[0] and errors[0].startswith("onevision-hf precompute")

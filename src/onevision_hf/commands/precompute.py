@@ -33,10 +33,5 @@ def run(args):
                         overrides=selection_overrides(args), path_column=args.path_column,
                         shard_size=args.shard_size, num_proc=args.num_proc, rank=rank, world_size=world_size)
     report = run_precompute(job)
-    print(f"worker {rank}/{world_size}: {report.videos_written} videos in {report.shards_written} shards "
-          f"({report.shards_skipped} shards already done), {len(report.failures)} failed")
-    for path, error in report.failures:
-        print(f"  failed: {path}: {error}")
-    print(f"dataset ready: datasets.load_from_disk({str(args.output)!r})" if report.merged
-          else "other workers' shards are still missing; the last worker to finish writes the index")
-    return 0
+    print(report.summary(args.output))
+    return report.exit_code

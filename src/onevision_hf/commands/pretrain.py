@@ -17,6 +17,7 @@ def add_parser(subparsers):
                         help="a checkpoint directory, or 'latest' (the default when the flag is given alone)")
     parser.add_argument("--until-step", type=int, default=None,
                         help="stop (and checkpoint) after this optimizer step; the schedule still spans max_steps")
+    parser.add_argument("--output-dir", help="run folder (default: the config's output_dir)")
     parser.set_defaults(func=run)
 
 
@@ -24,7 +25,7 @@ def run(args):
     from ..training.pretrain_config import PretrainConfig
     from ..training.pretrainer import Pretrainer
 
-    trainer = Pretrainer(PretrainConfig.from_yaml(args.config), resume_from=args.resume)
+    trainer = Pretrainer(PretrainConfig.from_yaml(args.config, output_dir=args.output_dir), resume_from=args.resume)
     history = trainer.train(until_step=args.until_step)
     if trainer.accelerator.is_main_process and history:
         print(f"step {history[-1]['step']}: loss {history[0]['loss']:.4f} (step {history[0]['step']}) -> "

@@ -25,8 +25,17 @@ def read_manifest(source: str | Path, path_column: str = "path") -> datasets.Dat
     elif source.suffix in MANIFEST_SUFFIXES:
         if not source.is_file():
             raise OneVisionInputError(f"manifest {source} does not exist.")
-        manifest = datasets.load_dataset(MANIFEST_SUFFIXES[source.suffix], data_files=str(source), split="train",
-                                         cache_dir=None, keep_in_memory=True)
+        if source.stat().st_size < 4096 and not source.read_text(errors="replace").strip():
+            raise OneVisionInputError(f"manifest {source} lists no videos (the file is empty).")
+        try:
+            manifest = datasets.load_dataset(MANIFEST_SUFFIXES[source.suffix], data_files=str(source), split="train",
+                                             cache_dir=None, keep_in_memory=True)
+        except ValueError as error:
+            if "corresponds to no data" in str(error):  # a header without rows
+                raise OneVisionInputError(f"manifest {source} lists no videos (no rows).") from None
+            raise OneVisionInputError(f"manifest {source} cannot be read: {error}") from None
+        except datasets.exceptions.DatasetGenerationError as error:
+            raise OneVisionInputError(f"manifest {source} cannot be read: {error.__cause__ or error}") from None
         base = source.parent
     else:
         raise OneVisionInputError(

@@ -20,13 +20,16 @@ without a copy; an Arrow list of K*3*p*p integers would cost a Python object per
 video failed; such rows have no patches, and never stop the run).
 """
 
+import collections
 import dataclasses
 import hashlib
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 import datasets
@@ -41,6 +44,7 @@ from .manifest import read_manifest
 SHARD_DIR = "shards"
 JOB_FILE = "precompute.json"
 RANK_ENVIRONMENT = (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"))  # torchrun/accelerate, SLURM
+WORKER_ATTEMPTS = 2  # a video whose worker process dies is tried once more on a fresh worker
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,13 @@ class PrecomputeJob:
     rank: int = 0
     world_size: int = 1
 
+    def __post_init__(self):
+        for name, minimum in (("shard_size", 1), ("num_proc", 1), ("world_size", 1), ("rank", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise OneVisionInputError(f"{name} (--{name.replace('_', '-')}) must be an integer >= {minimum}, "
+                                          f"got {value!r}.")
+
     def processor(self) -> OneVisionVideoProcessor:
         return OneVisionVideoProcessor(preset=self.preset, **self.overrides)
 
@@ -64,8 +75,32 @@ class PrecomputeReport:
     videos_written: int  # by this worker, this run
     shards_written: int
     shards_skipped: int  # already complete (resumed)
-    failures: list[tuple[str, str]]  # (path, error) of this run's failed videos
+    failures: list[tuple[str, str]]  # (path, error) of this run's failed videos, recorded in their rows
     merged: bool  # the index covers every shard
+    rank: int = 0
+    world_size: int = 1
+    lost_shards: list[tuple[int, list[tuple[str, str]]]] = field(default_factory=list)
+    # (shard index, [(path, why)]): shards left unwritten because a worker process died on one of their videos
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every shard of this worker was written (failed videos are recorded, not fatal), else 1."""
+        return 1 if self.lost_shards else 0
+
+    def summary(self, output: Path) -> str:
+        lines = [f"worker {self.rank}/{self.world_size}: {self.videos_written} videos in {self.shards_written} shards "
+                 f"({self.shards_skipped} shards already done), {len(self.failures)} failed"]
+        lines += [f"  failed: {path}: {error}" for path, error in self.failures]
+        for index, videos in self.lost_shards:
+            lines += [f"  shard {index} not written: {path}: {why}" for path, why in videos]
+        if self.lost_shards:
+            lines.append(f"{len(self.lost_shards)} shard(s) not written because worker processes died; run the same "
+                         "command again to retry them")
+        elif self.merged:
+            lines.append(f"dataset ready: datasets.load_from_disk({str(output)!r})")
+        else:
+            lines.append("other workers' shards are still missing; the last worker to finish writes the index")
+        return "\n".join(lines)
 
 
 def worker_rank_and_world(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
@@ -135,33 +170,152 @@ def select_record(processor: OneVisionVideoProcessor, path: str) -> dict:
     }
 
 
-_WORKER_PROCESSOR: OneVisionVideoProcessor | None = None
+@dataclass(frozen=True)
+class LostVideo:
+    """A video whose worker process died (killed, out of memory, crashed decoder) on every attempt."""
+
+    reason: str
 
 
-def _init_worker(job: PrecomputeJob) -> None:
-    global _WORKER_PROCESSOR
-    _WORKER_PROCESSOR = job.processor()
-
-
-def _select_in_worker(path: str) -> dict:
-    return select_record(_WORKER_PROCESSOR, path)
-
-
-def _records(job: PrecomputeJob, paths: list[str]) -> Iterator[dict]:
+def _records(job: PrecomputeJob, paths: list[str]) -> Iterator[dict | LostVideo]:
     """Selection records in manifest order, computed by ``num_proc`` processes."""
     if job.num_proc <= 1:
         processor = job.processor()
         yield from (select_record(processor, path) for path in paths)
         return
+    yield from _records_in_processes(job, paths)
+
+
+def _worker_loop(job: PrecomputeJob, connection: Connection) -> None:
+    """A worker process: receive ``(index, path)``, send back ``(index, record)``, until it receives None."""
+    processor = job.processor()
+    while (task := connection.recv()) is not None:
+        index, path = task
+        connection.send((index, select_record(processor, path)))
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    connection: Connection
+    task: int | None = None  # index of the path it is selecting
+
+
+def _start_worker(context, job: PrecomputeJob) -> _Worker:
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_worker_loop, args=(job, theirs), daemon=True)
+    process.start()
+    theirs.close()
+    return _Worker(process, ours)
+
+
+def _death_reason(process) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def _records_in_processes(job: PrecomputeJob, paths: list[str]) -> Iterator[dict | LostVideo]:
+    """Records in manifest order from ``num_proc`` worker processes, each given one video at a time.
+
+    A worker that dies (``kill -9``, the OOM killer, a decoder crash) is replaced; the video it held is tried again
+    on a fresh worker, up to `WORKER_ATTEMPTS` times, then given as a `LostVideo`. At most ``2 * num_proc`` videos
+    past the next one in order are in flight or waiting, so memory stays bounded.
+    """
     context = multiprocessing.get_context("spawn")
-    with context.Pool(job.num_proc, initializer=_init_worker, initargs=(job,)) as pool:
-        yield from pool.imap(_select_in_worker, paths, chunksize=1)
+    results: dict[int, dict | LostVideo] = {}
+    attempts: collections.Counter = collections.Counter()
+    waiting = collections.deque(range(len(paths)))
+    next_out, idle_deaths, window = 0, 0, 2 * job.num_proc
+    workers = [_start_worker(context, job) for _ in range(min(job.num_proc, len(paths)))]
+    try:
+        while True:
+            while next_out in results:
+                yield results.pop(next_out)
+                next_out += 1
+            if next_out == len(paths):
+                break
+            for worker in workers:  # after the yields: they move the window
+                if worker.task is None and waiting and waiting[0] < next_out + window:
+                    worker.task = waiting.popleft()
+                    worker.connection.send((worker.task, paths[worker.task]))
+            ready = set(wait([w.connection for w in workers] + [w.process.sentinel for w in workers]))
+            for worker in [w for w in workers if w.connection in ready or w.process.sentinel in ready]:
+                try:
+                    if worker.connection.poll():
+                        index, record = worker.connection.recv()
+                        results[index], worker.task = record, None
+                        continue
+                except (EOFError, OSError):  # it died while sending
+                    pass
+                if worker.process.is_alive():
+                    continue
+                worker.process.join()
+                reason = _death_reason(worker.process)
+                if worker.task is None:
+                    idle_deaths += 1
+                    if idle_deaths > WORKER_ATTEMPTS * job.num_proc:
+                        raise RuntimeError(f"precompute worker processes keep dying before taking a video ({reason}).")
+                else:
+                    attempts[worker.task] += 1
+                    if attempts[worker.task] < WORKER_ATTEMPTS:
+                        waiting.appendleft(worker.task)
+                    else:
+                        results[worker.task] = LostVideo(
+                            f"the worker process selecting it died {attempts[worker.task]} times ({reason})")
+                workers[workers.index(worker)] = _start_worker(context, job)
+    finally:
+        for worker in workers:
+            try:
+                worker.connection.send(None)
+            except OSError:
+                pass
+        for worker in workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.connection.close()
 
 
 def _job_description(job: PrecomputeJob, manifest: datasets.Dataset, parameters: str) -> dict:
-    paths = "\n".join(manifest[job.path_column]).encode()
+    """What decides the output: selection parameters, sharding, and every manifest column (type and values)."""
     return {"selection": json.loads(parameters), "shard_size": job.shard_size, "num_rows": len(manifest),
-            "manifest_sha256": hashlib.sha256(paths).hexdigest()}
+            "path_column": job.path_column,
+            "columns": {name: str(feature) for name, feature in manifest.features.items()},
+            "column_sha256": _column_hashes(manifest)}
+
+
+def _column_hashes(manifest: datasets.Dataset) -> dict[str, str]:
+    digests = {name: hashlib.sha256() for name in manifest.column_names}
+    for batch in manifest.iter(batch_size=4096):
+        for name, values in batch.items():
+            digests[name].update(json.dumps(values, sort_keys=True, default=repr).encode())
+    return {name: digest.hexdigest() for name, digest in digests.items()}
+
+
+def _job_changes(previous: dict, current: dict) -> list[str]:
+    """What differs between the job an output was made by and this one, in words."""
+    if set(previous) != set(current):
+        return ["it was written by another version of onevision-hf (a job file without per-column fingerprints)"]
+    changes = [f"selection parameter {key}: {previous['selection'].get(key)!r} -> {current['selection'].get(key)!r}"
+               for key in sorted(set(previous["selection"]) | set(current["selection"]))
+               if previous["selection"].get(key) != current["selection"].get(key)]
+    changes += [f"{key}: {previous[key]!r} -> {current[key]!r}" for key in ("shard_size", "num_rows", "path_column")
+                if previous[key] != current[key]]
+    old_columns, new_columns = previous["columns"], current["columns"]
+    if added := sorted(set(new_columns) - set(old_columns)):
+        changes.append(f"manifest column(s) added: {added}")
+    if removed := sorted(set(old_columns) - set(new_columns)):
+        changes.append(f"manifest column(s) removed: {removed}")
+    common = [name for name in new_columns if name in old_columns]
+    if retyped := [name for name in common if old_columns[name] != new_columns[name]]:
+        changes.append(f"manifest column type(s) changed: {retyped}")
+    if edited := [name for name in common if previous["column_sha256"][name] != current["column_sha256"][name]
+                  and name not in retyped]:
+        changes.append(f"manifest column value(s) changed: {edited}")
+    return changes
 
 
 def _check_or_write_job_file(output: Path, description: dict) -> None:
@@ -170,12 +324,19 @@ def _check_or_write_job_file(output: Path, description: dict) -> None:
         previous = json.loads(job_file.read_text())
         if previous != description:
             raise OneVisionInputError(
-                f"{output} holds a precompute made with other parameters or another manifest ({job_file}); "
-                "choose a new output folder or delete it to start over."
+                f"{output} holds a precompute made with other parameters or another manifest ({job_file}): "
+                f"{'; '.join(_job_changes(previous, description))}. Choose a new output folder, or delete it to "
+                "start over."
             )
         return
     output.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(job_file, json.dumps(description, indent=2, sort_keys=True))
+
+
+def _remove_interrupted_writes(path: Path) -> None:
+    """Delete the temporary files an interrupted run left for the shard at ``path`` (only this worker writes it)."""
+    for temporary in path.parent.glob(f"{path.name}.tmp-*"):
+        temporary.unlink(missing_ok=True)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -221,29 +382,38 @@ def run_precompute(job: PrecomputeJob, progress: bool = True) -> PrecomputeRepor
     shards = shard_ranges(len(manifest), job.shard_size)
     mine = [index for index in range(len(shards)) if index % job.world_size == job.rank]
     pending = [index for index in mine if not shard_path(job.output, index, len(shards)).exists()]
+    for index in pending:
+        _remove_interrupted_writes(shard_path(job.output, index, len(shards)))
     rows = [row for index in pending for row in manifest.select(shards[index])]
 
-    failures, written = [], 0
+    failures, lost_shards, written, videos_written = [], [], 0, 0
     records = _records(job, [row[job.path_column] for row in rows])
     bar = tqdm(total=len(rows), unit="video", desc=f"precompute (worker {job.rank}/{job.world_size})",
                disable=not progress)
     with bar:
         cursor = 0
         for index in pending:
-            shard_rows = []
+            shard_rows, lost = [], []
             for row in rows[cursor:cursor + len(shards[index])]:
                 record = next(records)
+                bar.update(1)
+                if isinstance(record, LostVideo):
+                    lost.append((row[job.path_column], record.reason))
+                    continue
                 if record["error"] is not None:
                     failures.append((row[job.path_column], record["error"]))
                 shard_rows.append({**row, **record, "selection": parameters})
-                bar.update(1)
             cursor += len(shards[index])
+            if lost:  # not written: the next run tries the shard again
+                lost_shards.append((index, lost))
+                continue
             _write_shard(shard_path(job.output, index, len(shards)), features, shard_rows)
-            written += 1
+            written, videos_written = written + 1, videos_written + len(shard_rows)
     fingerprint = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
     merged = merge_shard_index(job.output, features, len(shards), fingerprint)
-    return PrecomputeReport(videos_written=len(rows), shards_written=written,
-                            shards_skipped=len(mine) - len(pending), failures=failures, merged=merged)
+    return PrecomputeReport(videos_written=videos_written, shards_written=written,
+                            shards_skipped=len(mine) - len(pending), failures=failures, merged=merged,
+                            rank=job.rank, world_size=job.world_size, lost_shards=lost_shards)
 
 
 @dataclass

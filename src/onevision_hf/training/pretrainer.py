@@ -9,13 +9,23 @@ the class banks' scaled by ``class_bank_lr_scale``), bf16 autocast when ``mixed_
 
 A checkpoint ``output_dir/checkpoint-NNNNNN/`` holds the encoder (``model/``, a `from_pretrained` directory),
 per process the class-bank shard, the optimizer state and the RNG states (safetensors + json), the scheduler and
-``trainer_state.json`` (step, data position, loss history; written last, so its presence marks a complete
-checkpoint). Resuming restores all of it and replays the data from the saved position, so an interrupted and
-resumed run logs the same losses as an uninterrupted one. No pickle is written or read.
+``trainer_state.json`` (step, data position, loss history, and the size and sha256 of every other file). It is
+written atomically: every file goes into a hidden staging folder, ``trainer_state.json`` last (by rename), then the
+folder is renamed into place, so a ``checkpoint-NNNNNN`` folder is always complete. Resuming verifies the files
+against ``trainer_state.json`` (a truncated or corrupt file is named), restores all of it and replays the data
+from the saved position, so an interrupted and resumed run logs the same losses as an uninterrupted one;
+``--resume latest`` skips corrupt checkpoints, saying so, for the newest intact one. No pickle is written or read.
+
+One output_dir holds one run, and ``log.jsonl`` holds exactly its steps: starting without ``resume_from`` in a
+folder that already has checkpoints or a log is refused; resuming rewrites the log from the checkpoint's history.
 """
 
+import hashlib
 import json
+import logging
+import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
 
-from ..errors import OneVisionConfigError
+from ..errors import OneVisionConfigError, OneVisionInputError
 from ..modeling import OneVisionEncoderConfig, OneVisionEncoderModel
 from .cluster_loss import ClusterDiscriminationLoss, clip_sharded_grad_norm_
 from .pretrain_config import PretrainConfig
@@ -36,13 +46,69 @@ from .synthetic_data import write_synthetic_dataset
 
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE = "trainer_state.json"
+LOG_FILE = "log.jsonl"
 PACKED_KEYS = ("pixel_values", "patch_positions", "cu_seqlens")
+logger = logging.getLogger(__name__)
+
+
+def checkpoints(output_dir: str | Path) -> list[Path]:
+    """The ``checkpoint-NNNNNN`` folders of ``output_dir``, newest first."""
+    found = [path for path in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*")
+             if path.is_dir() and path.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(found, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX):]), reverse=True)
 
 
 def find_latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The complete checkpoint (one with ``trainer_state.json``) of the highest step, or None."""
-    complete = [path for path in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if (path / TRAINER_STATE).is_file()]
-    return max(complete, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX):]), default=None)
+    """The newest checkpoint that `verify_checkpoint` accepts, or None; each newer corrupt one is logged."""
+    intact = _newest_intact_checkpoint(output_dir)
+    return intact[0] if intact is not None else None
+
+
+def _newest_intact_checkpoint(output_dir: str | Path) -> tuple[Path, dict] | None:
+    for checkpoint in checkpoints(output_dir):
+        try:
+            return checkpoint, verify_checkpoint(checkpoint)
+        except OneVisionInputError as error:
+            logger.warning("skipping corrupt checkpoint %s: %s", checkpoint.name, error)
+    return None
+
+
+def verify_checkpoint(directory: str | Path) -> dict:
+    """``trainer_state.json`` of a checkpoint whose files all match the sizes and sha256 it lists; raise
+    `OneVisionInputError` naming the first missing, truncated or corrupt file."""
+    directory = Path(directory)
+    state_file = directory / TRAINER_STATE
+    if not state_file.is_file():
+        raise OneVisionInputError(f"{state_file} is missing: {directory} is not a complete pretraining checkpoint.")
+    try:
+        state = json.loads(state_file.read_text())
+        files = state["files"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise OneVisionInputError(f"{state_file} is truncated or corrupt ({error}).") from None
+    for relative, expected in files.items():
+        path = directory / relative
+        if not path.is_file():
+            raise OneVisionInputError(f"{path} is missing from the checkpoint.")
+        size = path.stat().st_size
+        if size != expected["size"]:
+            raise OneVisionInputError(f"{path} is truncated or overwritten ({size} bytes, {expected['size']} written).")
+        if _sha256(path) != expected["sha256"]:
+            raise OneVisionInputError(f"{path} is corrupt (its sha256 differs from the one written).")
+    return state
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 class Pretrainer:
@@ -57,7 +123,7 @@ class Pretrainer:
         # cpu=True on CPU-only machines: how accelerate recognises a multi-process (gloo) CPU launch
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
         self.output_dir = Path(config.output_dir)
-        checkpoint = self._resolve_checkpoint(resume_from)
+        checkpoint, self.checkpoint_state = self._resolve_checkpoint(resume_from)
         self._write_synthetic_datasets()
 
         encoder = self._build_encoder(checkpoint)
@@ -85,15 +151,32 @@ class Pretrainer:
             self._load_checkpoint(checkpoint)
 
     # --- construction -----------------------------------------------------------------------------------
-    def _resolve_checkpoint(self, resume_from) -> Path | None:
+    def _resolve_checkpoint(self, resume_from) -> tuple[Path | None, dict | None]:
+        """The checkpoint to resume from and its verified state, by the rule that one output_dir holds one run."""
         if resume_from is None:
-            return None
-        if str(resume_from) == "latest":
-            return find_latest_checkpoint(self.output_dir)
-        path = Path(resume_from)
-        if not (path / TRAINER_STATE).is_file():
-            raise OneVisionConfigError(f"{path} is not a complete pretraining checkpoint (no {TRAINER_STATE}).")
-        return path
+            existing = checkpoints(self.output_dir)
+            log = self.output_dir / LOG_FILE
+            if existing or (log.is_file() and log.stat().st_size):
+                held = f"{len(existing)} checkpoint(s), newest {existing[0].name}" if existing else f"a {LOG_FILE}"
+                raise OneVisionConfigError(
+                    f"output_dir {self.output_dir} already holds a pretraining run ({held}); continue it with "
+                    "--resume latest (resume_from='latest'), or give another output_dir (--output-dir) or delete it "
+                    "to start over."
+                )
+            return None, None
+        if str(resume_from) != "latest":
+            return Path(resume_from), verify_checkpoint(resume_from)  # an error names the bad file
+        intact, existing = _newest_intact_checkpoint(self.output_dir), checkpoints(self.output_dir)
+        if intact is None and existing:
+            raise OneVisionInputError(
+                f"no intact checkpoint in {self.output_dir}: {', '.join(path.name for path in existing)} are all "
+                "corrupt (see the warnings); delete them to start over."
+            )
+        if intact is None:
+            return None, None
+        if intact[0] != existing[0]:
+            logger.warning("resuming from %s, the newest intact checkpoint (newer ones are corrupt)", intact[0].name)
+        return intact
 
     def _write_synthetic_datasets(self) -> None:
         with self.accelerator.main_process_first():
@@ -142,6 +225,8 @@ class Pretrainer:
         if self.accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "pretrain_config.yaml").write_text(yaml.safe_dump(_plain(config.to_dict())))
+            # the log holds exactly this run's steps: those of the checkpoint resumed from, then the new ones
+            _atomic_write_text(self.output_dir / LOG_FILE, "".join(json.dumps(r) + "\n" for r in self.history))
         batches = iter(loader)
         progress = tqdm(total=last, initial=self.step, desc="pretraining", unit="step",
                         disable=not self.accelerator.is_local_main_process)
@@ -151,7 +236,7 @@ class Pretrainer:
             progress.update(1)
             progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
             if self.accelerator.is_main_process:
-                with open(self.output_dir / "log.jsonl", "a") as log:
+                with open(self.output_dir / LOG_FILE, "a") as log:
                     log.write(json.dumps(record) + "\n")
             if (config.save_every and self.step % config.save_every == 0) or self.step == last:
                 self.save_checkpoint()
@@ -205,9 +290,14 @@ class Pretrainer:
 
     # --- checkpoints ------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
+        """Write ``checkpoint-NNNNNN`` atomically (see the module docstring); every process writes its shards."""
         accelerator = self.accelerator
-        directory = self.output_dir / f"{CHECKPOINT_PREFIX}{self.step:06d}"
-        directory.mkdir(parents=True, exist_ok=True)
+        final = self.output_dir / f"{CHECKPOINT_PREFIX}{self.step:06d}"
+        directory = self.output_dir / f".{final.name}.partial"
+        if accelerator.is_main_process:
+            shutil.rmtree(directory, ignore_errors=True)  # left by a run killed while saving
+            directory.mkdir(parents=True)
+        accelerator.wait_for_everyone()
         rank = accelerator.process_index
         state_dict = accelerator.get_state_dict(self.model)
         if accelerator.is_main_process:
@@ -224,16 +314,19 @@ class Pretrainer:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             accumulation = self.config.gradient_accumulation_steps
+            files = {path.relative_to(directory).as_posix(): {"size": path.stat().st_size, "sha256": _sha256(path)}
+                     for path in sorted(directory.rglob("*")) if path.is_file()}
             state = {"step": self.step, "micro_step": self.step * accumulation,
                      "world_size": accelerator.num_processes,
                      "data_position": self.batches.data_position(self.step * accumulation),
-                     "history": self.history}
-            (directory / TRAINER_STATE).write_text(json.dumps(state, indent=1))
+                     "history": self.history, "files": files}
+            _atomic_write_text(directory / TRAINER_STATE, json.dumps(state, indent=1))  # the marker, last
+            _replace_directory(directory, final)
         accelerator.wait_for_everyone()
-        return directory
+        return final
 
     def _load_checkpoint(self, directory: Path) -> None:
-        state = json.loads((directory / TRAINER_STATE).read_text())
+        state = self.checkpoint_state
         if state["world_size"] != self.accelerator.num_processes:
             raise OneVisionConfigError(
                 f"{directory} was written by {state['world_size']} processes; resume it with the same number "
@@ -252,6 +345,18 @@ class Pretrainer:
         _load_rng_states(directory, rank)
         self.step = state["step"]
         self.history = state["history"]
+
+
+def _replace_directory(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; an existing ``target`` (the same step saved again) is moved aside first."""
+    if target.exists():
+        previous = target.with_name(f".{target.name}.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(target, previous)
+        os.replace(source, target)
+        shutil.rmtree(previous)
+    else:
+        os.replace(source, target)
 
 
 @torch.no_grad()
