@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from onevision_hf import OneVisionConfigError, OneVisionImageProcessor
+from onevision_hf import OneVisionConfigError, OneVisionImageProcessor, OneVisionInputError
 from onevision_hf.commands import pretrain as pretrain_command
 from onevision_hf.training import PretrainBatches, PretrainConfig, Pretrainer, SyntheticDataConfig
 from onevision_hf.training.synthetic_data import write_synthetic_dataset
@@ -166,3 +166,54 @@ def test_precomputed_rows_read_back_exactly_even_when_patches_end_in_black(tmp_p
     np.testing.assert_array_equal(sample.patches, patches)
     np.testing.assert_array_equal(sample.positions, row["positions"])
     assert reader.labels(0).tolist() == [1, 2]
+
+
+def test_checkpoint_appears_whole_with_its_marker_written_last(data_dir, tmp_path):
+    trainer = Pretrainer(PretrainConfig.from_dict(raw_config(data_dir, tmp_path, max_steps=1)))
+    trainer.train()
+    checkpoint = tmp_path / "checkpoint-000001"
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    listed = set(state["files"])
+    assert listed == {path.relative_to(checkpoint).as_posix() for path in checkpoint.rglob("*")
+                      if path.is_file() and path.name != "trainer_state.json"}
+    assert "model/model.safetensors" in listed
+    assert not list(tmp_path.glob(".*"))  # no staging folder or temporary file left behind
+
+
+def test_corrupt_latest_checkpoint_is_named_and_latest_falls_back_saying_so(data_dir, tmp_path, caplog):
+    config = PretrainConfig.from_dict(raw_config(data_dir, tmp_path, max_steps=2, save_every=1))
+    Pretrainer(config).train()
+    bank = tmp_path / "checkpoint-000002" / "class_centers-rank000.safetensors"
+    bank.write_bytes(bank.read_bytes()[:100])  # truncated, as by a full disk or a killed copy
+    with pytest.raises(OneVisionInputError, match=r"class_centers-rank000\.safetensors is truncated"):
+        Pretrainer(config, resume_from=tmp_path / "checkpoint-000002")
+    with caplog.at_level("WARNING", logger="onevision_hf.training.pretrainer"):
+        resumed = Pretrainer(config, resume_from="latest")
+    assert resumed.step == 1
+    assert "skipping corrupt checkpoint checkpoint-000002" in caplog.text and "resuming from checkpoint-000001" \
+        in caplog.text
+
+
+def test_resumed_run_logs_each_step_once(data_dir, tmp_path):
+    config = PretrainConfig.from_dict(raw_config(data_dir, tmp_path, max_steps=3, save_every=1))
+    trainer = Pretrainer(config)
+    trainer.train(until_step=2)  # logged steps 1, 2; checkpoints 1, 2
+    import shutil
+    shutil.rmtree(tmp_path / "checkpoint-000002")  # the run died after logging step 2, before its checkpoint
+    Pretrainer(config, resume_from="latest").train()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
+def test_a_fresh_start_in_a_folder_holding_a_run_is_refused(data_dir, tmp_path, capsys):
+    """The README's torchrun line after its one-process line: refused, never a second run mixed into the first."""
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(yaml.safe_dump(raw_config(data_dir, tmp_path / "run", max_steps=1)))
+    assert run_pretrain_command(["pretrain", str(config_path)]) == 0
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    with pytest.raises(OneVisionConfigError, match=r"already holds a pretraining run \(1 checkpoint\(s\), newest "
+                                                   r"checkpoint-000001\); continue it with --resume latest"):
+        run_pretrain_command(["pretrain", str(config_path)])
+    assert (tmp_path / "run" / "log.jsonl").read_text() == log
+    assert run_pretrain_command(["pretrain", str(config_path), "--output-dir", str(tmp_path / "other")]) == 0
+    assert (tmp_path / "other" / "checkpoint-000001" / "trainer_state.json").is_file()
