@@ -1,5 +1,8 @@
 """The README's main job (`demo`) and `encode`: files in, packed features out, on a fresh checkout."""
 
+import json
+import shutil
+
 import pytest
 import torch
 from PIL import Image
@@ -9,7 +12,7 @@ from onevision_hf.cli import main
 from onevision_hf.errors import OneVisionInputError
 from onevision_hf.pipeline import encode_files, load_encoder
 
-from paths import MEDIA
+from paths import MEDIA, TINY_ENCODER
 
 
 def test_demo_selects_draws_and_encodes_the_bundled_video(tmp_path, capsys):
@@ -59,3 +62,30 @@ def test_commands_report_unreadable_videos_in_one_line_with_exit_code_2(tmp_path
     assert main(["select", str(video), "--output", str(tmp_path / "sel.npz")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("onevision-hf select: error: ") and "clip.mp4" in error and "Traceback" not in error
+
+
+def test_demo_with_a_llava_folder_exits_2_naming_the_folder_and_the_expected_kind(tmp_path, capsys):
+    llava = tmp_path / "tiny-llava"
+    llava.mkdir()
+    (llava / "config.json").write_text(json.dumps({"model_type": "onevision_llava"}))
+    assert main(["demo", "--model", str(llava), "--output-dir", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (f"onevision-hf demo: error: {llava} is a OneVision-LLaVA folder; expected a OneVision encoder "
+                     "folder (model_type 'onevision_encoder').")
+
+
+def test_encoder_folder_with_a_missing_weight_is_refused_unless_training_opts_in(tmp_path):
+    from safetensors.torch import save_file
+
+    from onevision_hf import OneVisionEncoderModel
+    from onevision_hf.pipeline import load_strict
+
+    partial = tmp_path / "partial"
+    shutil.copytree(TINY_ENCODER, partial)
+    weights = load_file(partial / "model.safetensors")
+    del weights["head.probe"]
+    save_file(weights, partial / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(OneVisionInputError, match=r"partial: its weights do not match a OneVision encoder folder: "
+                                                  r"1 missing \(e\.g\. head\.probe\)"):
+        load_encoder(partial)
+    assert isinstance(load_strict(OneVisionEncoderModel, partial, allow_missing_weights=True), OneVisionEncoderModel)

@@ -1,5 +1,6 @@
 """Files in, features out: processors matched to an encoder, and one packed encoder call over them all."""
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,43 @@ from .resources import DEFAULT_ENCODER, bundled
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
+MODEL_KINDS = {"onevision_encoder": "a OneVision encoder folder", "onevision_llava": "a OneVision-LLaVA folder"}
+
+
+def load_strict(model_class, directory: str | Path, allow_missing_weights: bool = False, **kwargs):
+    """``model_class.from_pretrained(directory)`` that refuses, with `OneVisionInputError` naming the folder and
+    the kind of folder expected, a folder of another model type or one whose weights do not all load (missing,
+    unexpected or of the wrong shape), instead of running with random weights. ``allow_missing_weights`` lets
+    training start from a partial checkpoint (missing weights are initialised; unexpected ones still refuse)."""
+    directory = Path(directory)
+    expected = MODEL_KINDS[model_class.config_class.model_type]
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise OneVisionInputError(f"{directory} is not a model directory (no config.json); expected {expected}.")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise OneVisionInputError(f"{config_file} is not a valid config.json ({error}).") from None
+    if model_type != model_class.config_class.model_type:
+        found = MODEL_KINDS.get(model_type, f"a model of type {model_type!r}")
+        raise OneVisionInputError(f"{directory} is {found}; expected {expected} "
+                                  f"(model_type {model_class.config_class.model_type!r}).")
+    model, info = model_class.from_pretrained(directory, output_loading_info=True, **kwargs)
+    problems = {"missing": [] if allow_missing_weights else info["missing_keys"],
+                "unexpected": info["unexpected_keys"], "wrong-shape": info.get("mismatched_keys", [])}
+    problems = {kind: sorted(map(str, keys)) for kind, keys in problems.items() if keys}
+    if problems or info.get("error_msgs"):
+        details = "; ".join(f"{len(keys)} {kind} (e.g. {keys[0]})" for kind, keys in problems.items())
+        raise OneVisionInputError(f"{directory}: its weights do not match {expected}: "
+                                  f"{details or info['error_msgs'][0]}.")
+    return model
+
+
 def load_encoder(model: str | Path | None = None, attn_implementation: str = "sdpa") -> OneVisionEncoderModel:
-    """An encoder from a local directory in the hub's format (default: the bundled model), in eval mode."""
+    """An encoder from a local directory in the hub's format (default: the bundled model), in eval mode; every
+    weight must load (`load_strict`)."""
     directory = Path(model) if model is not None else bundled(DEFAULT_ENCODER)
-    if not (directory / "config.json").is_file():
-        raise OneVisionInputError(f"{directory} is not a model directory (no config.json).")
-    return OneVisionEncoderModel.from_pretrained(directory, attn_implementation=attn_implementation).eval()
+    return load_strict(OneVisionEncoderModel, directory, attn_implementation=attn_implementation).eval()
 
 
 def video_processor_for(model: OneVisionEncoderModel, preset: str = "default", **overrides) -> OneVisionVideoProcessor:

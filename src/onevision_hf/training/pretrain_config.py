@@ -61,6 +61,7 @@ class PretrainConfig:
     heads: list[HeadConfig]
     max_steps: int  # optimizer steps of the whole schedule
     model: str | None = None  # a local `from_pretrained` directory to continue from
+    allow_missing_weights: bool = False  # start from a `model` folder lacking some encoder weights (initialised)
     model_config: dict = field(default_factory=dict)  # `OneVisionEncoderConfig` kwargs when training from scratch
     attn_implementation: str = "sdpa"
     gradient_checkpointing: bool = False

@@ -39,6 +39,7 @@ from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmu
 
 from ..errors import OneVisionConfigError, OneVisionInputError
 from ..modeling import OneVisionEncoderConfig, OneVisionEncoderModel
+from ..pipeline import load_strict
 from .cluster_loss import ClusterDiscriminationLoss, clip_sharded_grad_norm_
 from .pretrain_config import PretrainConfig
 from .pretrain_data import PretrainBatches
@@ -188,7 +189,8 @@ class Pretrainer:
         config = self.config
         source = checkpoint / "model" if checkpoint is not None else config.model
         if source is not None:
-            encoder = OneVisionEncoderModel.from_pretrained(source, attn_implementation=config.attn_implementation)
+            encoder = load_strict(OneVisionEncoderModel, source, attn_implementation=config.attn_implementation,
+                                  allow_missing_weights=checkpoint is None and config.allow_missing_weights)
             _own_aligned_memory(encoder.parameters())
         else:
             torch.manual_seed(config.seed)
