@@ -92,3 +92,31 @@ def test_head_dim_not_a_multiple_of_32():
 def test_unknown_layer_norm_type():
     with pytest.raises(OneVisionConfigError, match="layer_norm_type"):
         OneVisionEncoderConfig(layer_norm_type="batch_norm")
+
+
+@pytest.mark.parametrize("positions, message", [
+    (torch.tensor([[[0, 0, -1], [0, 0, 1], [0, 1, 0], [0, 1, 1]]]), "non-negative"),
+    (torch.zeros(1, 4, 3), "integer tensor"),
+], ids=["negative", "float"])
+def test_upstream_style_positions_are_validated_as_packed_ones_are(model, positions, message):
+    with pytest.raises(OneVisionInputError, match=f"patch_positions must be.*{message}"):
+        model(pixel_values=torch.randn(1, 3, 28, 28), patch_positions=positions)
+
+
+@pytest.mark.parametrize("pixel_values, message", [
+    (torch.randn(1, 4, 28, 28), r"4 channels .*num_channels=3"),
+    (torch.randn(0, 3, 28, 28), "is empty"),
+    (torch.randn(1, 3, 0, 28, 28), "is empty"),
+    (torch.randn(1, 3, 28, 28).tolist(), "must be a torch.Tensor, got list"),
+    (torch.randn(1, 3, 28, 28).numpy(), "must be a torch.Tensor, got ndarray"),
+    (torch.zeros(1, 3, 28, 28, dtype=torch.uint8), "floating-point"),
+], ids=["channels", "zero-batch", "zero-frames", "list", "numpy", "uint8"])
+def test_bad_pixel_values_raise_input_error_naming_the_argument(model, pixel_values, message):
+    with pytest.raises(OneVisionInputError, match=f"pixel_values .*{message}"):
+        model(pixel_values=pixel_values)
+
+
+def test_packed_arguments_that_are_not_tensors_are_named(model, packed):
+    with pytest.raises(OneVisionInputError, match="cu_seqlens must be a torch.Tensor, got list"):
+        model(pixel_values=packed["pixel_values"], patch_positions=packed["patch_positions"],
+              cu_seqlens=packed["cu_seqlens"].tolist())

@@ -276,7 +276,8 @@ class OneVisionEncoderModel(OneVisionEncoderPreTrainedModel):
                 check_packed_inputs(pixel_values, patch_positions, cu_seqlens,
                                     config.num_channels * config.patch_size**2)
         else:
-            inputs = pack_upstream_inputs(pixel_values, config.patch_size, visible_indices, patch_positions)
+            inputs = pack_upstream_inputs(pixel_values, config.patch_size, visible_indices, patch_positions,
+                                          num_channels=config.num_channels)
             pixel_values, patch_positions, cu_seqlens = inputs.pixel_values, inputs.patch_positions, inputs.cu_seqlens
 
         max_seqlen = max(split_lengths(cu_seqlens))

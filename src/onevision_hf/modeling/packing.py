@@ -69,9 +69,34 @@ def dense_grid_positions(indices: torch.Tensor, grid_height: int, grid_width: in
     return torch.stack((indices // per_frame, (indices % per_frame) // grid_width, indices % grid_width), dim=-1)
 
 
+def _check_tensor(name: str, value) -> None:
+    """Lists and numpy arrays are refused by name, not by an AttributeError deep inside the model."""
+    if not isinstance(value, torch.Tensor):
+        raise OneVisionInputError(
+            f"{name} must be a torch.Tensor, got {type(value).__name__} (convert it with torch.as_tensor)."
+        )
+
+
 def _check_integer_tensor(name: str, tensor: torch.Tensor) -> None:
+    _check_tensor(name, tensor)
     if tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool:
         raise OneVisionInputError(f"{name} must be an integer tensor, got dtype {tensor.dtype}.")
+
+
+def _check_pixel_values(pixel_values, num_channels: int | None, channel_dim: int) -> None:
+    _check_tensor("pixel_values", pixel_values)
+    if not pixel_values.dtype.is_floating_point:
+        raise OneVisionInputError(
+            f"pixel_values must be a floating-point tensor (normalised pixels), got dtype {pixel_values.dtype}; "
+            "the processors produce it."
+        )
+    if pixel_values.numel() == 0:
+        raise OneVisionInputError(f"pixel_values is empty (shape {tuple(pixel_values.shape)}).")
+    if num_channels is not None and pixel_values.dim() in (4, 5) and pixel_values.shape[channel_dim] != num_channels:
+        raise OneVisionInputError(
+            f"pixel_values has {pixel_values.shape[channel_dim]} channels (dim {channel_dim} of shape "
+            f"{tuple(pixel_values.shape)}); the encoder's config has num_channels={num_channels}."
+        )
 
 
 def pack_upstream_inputs(
@@ -79,8 +104,11 @@ def pack_upstream_inputs(
     patch_size: int,
     visible_indices: torch.Tensor | None = None,
     patch_positions: torch.Tensor | None = None,
+    num_channels: int | None = None,
 ) -> PackedVisionInputs:
-    """Upstream-style input (4-D image or 5-D video batch, optional indices/positions) -> packed format."""
+    """Upstream-style input (4-D image or 5-D video batch, optional indices/positions) -> packed format;
+    ``num_channels`` (the encoder config's) is checked when given."""
+    _check_pixel_values(pixel_values, num_channels, channel_dim=1)
     if pixel_values.dim() == 4:
         pixel_values = pixel_values.unsqueeze(2)  # (B, C, 1, H, W)
     elif pixel_values.dim() != 5:
@@ -97,9 +125,10 @@ def pack_upstream_inputs(
         indices = torch.arange(num_dense, device=tokens.device).expand(batch, num_dense)
     else:
         _check_integer_tensor("visible_indices", visible_indices)
-        if visible_indices.dim() != 2 or visible_indices.shape[0] != batch:
+        if visible_indices.dim() != 2 or visible_indices.shape[0] != batch or visible_indices.shape[1] == 0:
             raise OneVisionInputError(
-                f"visible_indices must be (B, L) with B = {batch}, got shape {tuple(visible_indices.shape)}."
+                f"visible_indices must be (B, L) with B = {batch} and L >= 1, got shape "
+                f"{tuple(visible_indices.shape)}."
             )
         if visible_indices.numel() and (visible_indices.min() < 0 or visible_indices.max() >= num_dense):
             raise OneVisionInputError(
@@ -113,6 +142,7 @@ def pack_upstream_inputs(
     if patch_positions is None:
         positions = dense_grid_positions(indices, grid_h, grid_w)
     else:
+        _check_integer_tensor("patch_positions", patch_positions)
         if patch_positions.dim() != 3 or patch_positions.shape[-1] != 3:
             raise OneVisionInputError(
                 f"patch_positions must be (B, L, 3) rows of (t, h, w), got shape {tuple(patch_positions.shape)}."
@@ -122,6 +152,8 @@ def pack_upstream_inputs(
                 f"patch_positions has {tuple(patch_positions.shape[:2])} (B, L) but the input has {batch} samples "
                 f"of {length} tokens each."
             )
+        if patch_positions.numel() and int(patch_positions.min()) < 0:
+            raise OneVisionInputError("patch_positions must be non-negative (t, h, w) grid coordinates.")
         positions = patch_positions
     return PackedVisionInputs(
         pixel_values=tokens.reshape(batch * length, -1),
@@ -133,6 +165,7 @@ def pack_upstream_inputs(
 def check_packed_inputs(pixel_values: torch.Tensor, patch_positions: torch.Tensor, cu_seqlens: torch.Tensor,
                         patch_dim: int) -> None:
     """Raise `OneVisionInputError` naming the first thing wrong with a packed call."""
+    _check_pixel_values(pixel_values, None, channel_dim=1)
     if pixel_values.dim() != 2 or pixel_values.shape[1] != patch_dim:
         raise OneVisionInputError(
             f"packed pixel_values must be (N, C*p*p) = (N, {patch_dim}), got shape {tuple(pixel_values.shape)}."
