@@ -5,9 +5,11 @@ public contract, so a ``config.json`` from the hub loads unchanged.
 """
 
 from huggingface_hub.dataclasses import strict
+from transformers.activations import ACT2FN
 from transformers.configuration_utils import PreTrainedConfig
 
 from ..errors import OneVisionConfigError
+from ..limits import check_bound
 
 LAYER_NORM_TYPES = ("layer_norm", "rms_norm")
 ROTARY_HEAD_DIM_MULTIPLE = 32  # the (t, h, w) split of the rotary half needs head_dim / 2 divisible by 16
@@ -66,6 +68,18 @@ class OneVisionEncoderConfig(PreTrainedConfig):
 
     def _check_architecture(self):
         """Reject configs no weight layout can have, with the typed error (strict validators would wrap it)."""
+        for name in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_channels",
+                     "image_size"):
+            if getattr(self, name) < 1:
+                raise OneVisionConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if not self.layer_norm_eps > 0:
+            raise OneVisionConfigError(f"layer_norm_eps must be positive, got {self.layer_norm_eps}.")
+        if self.hidden_act not in ACT2FN:
+            raise OneVisionConfigError(f"hidden_act {self.hidden_act!r} is not an activation transformers knows.")
+        if not 0 <= self.attention_dropout < 1:
+            raise OneVisionConfigError(f"attention_dropout must lie in [0, 1), got {self.attention_dropout}.")
+        if not self.rope_theta > 0:
+            raise OneVisionConfigError(f"rope_theta must be positive, got {self.rope_theta}.")
         if self.hidden_size % self.num_attention_heads != 0:
             raise OneVisionConfigError(
                 f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
@@ -87,6 +101,15 @@ class OneVisionEncoderConfig(PreTrainedConfig):
             raise OneVisionConfigError(
                 f"rope_temporal_size must be positive or None, got {self.rope_temporal_size}."
             )
+        check_bound("encoder parameters", self.estimated_parameters(), "this encoder config")
+
+    def estimated_parameters(self) -> int:
+        """Parameter count of the model this config describes (patch embedding, layers, pooling head)."""
+        width, mlp = self.hidden_size, self.intermediate_size
+        layer = 4 * width * width + 2 * width * mlp  # attention projections and the MLP, weights only
+        embedding = self.num_channels * self.patch_size**2 * width
+        head = (4 * width * width + 2 * width * mlp) if self.use_head else 0
+        return embedding + self.num_hidden_layers * layer + head
 
 
 __all__ = ["OneVisionEncoderConfig"]

@@ -2,6 +2,7 @@
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig
+from transformers.activations import ACT2FN
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 
 from ..errors import OneVisionConfigError
@@ -46,6 +47,13 @@ class OneVisionLlavaConfig(PreTrainedConfig):
             raise OneVisionConfigError(
                 f"projector_type must be one of {PROJECTOR_TYPES}, got {self.projector_type!r}."
             )
+        if self.projector_hidden_act not in ACT2FN:
+            raise OneVisionConfigError(
+                f"projector_hidden_act {self.projector_hidden_act!r} is not an activation transformers knows."
+            )
+        for name in ("image_token_id", "video_token_id"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise OneVisionConfigError(f"{name} must be a vocabulary id (>= 0) or None, got {getattr(self, name)}.")
         num_states = self.vision_config.num_hidden_layers + 1
         if not -num_states <= self.vision_feature_layer < num_states:
             raise OneVisionConfigError(

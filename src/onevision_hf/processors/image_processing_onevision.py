@@ -9,6 +9,7 @@ from transformers.image_utils import ChannelDimension, PILImageResampling
 from transformers.processing_utils import ImagesKwargs, Unpack
 
 from ..errors import OneVisionConfigError, OneVisionInputError
+from ..limits import check_bound
 from ..modeling.packing import cu_seqlens_from_lengths, dense_grid_positions, patchify
 from .geometry import ResizeSpec, apply_geometry, plan_geometry
 from .image_loading import load_images
@@ -164,6 +165,8 @@ class OneVisionImageProcessor(BaseImageProcessor):
             raise OneVisionInputError(f"max_pixels={max_pixels} is smaller than one {patch_size} x {patch_size} patch.")
         if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
             raise OneVisionInputError(f"min_pixels={min_pixels} is larger than max_pixels={max_pixels}.")
+        check_bound("canvas pixels", max(patch_size**2, min_pixels or 0),
+                    f"an image placed with patch_size={patch_size}, min_pixels={min_pixels}")
         if resample not in RESAMPLE_NAMES:
             raise OneVisionInputError(
                 f"resample={resample!r} is not supported; use PILImageResampling.BICUBIC (3), BILINEAR (2) or "

@@ -21,9 +21,11 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import VideoProcessorMixin
 
-from ..errors import OneVisionInputError
+from ..errors import OneVisionConfigError, OneVisionInputError
+from ..limits import check_bound
 from ..modeling.packing import cu_seqlens_from_lengths
 from .frame_energy import INTRA_FRAME_POLICIES, EnergyRecipe
+from .geometry import ResizeSpec
 from .normalization import CLIP_MEAN, CLIP_STD, normalize_patch_rows
 from .video_presets import VIDEO_PRESETS, preset_parameters
 from .video_selection import SelectionRecipe, VideoSelection, select_frames, select_video
@@ -99,6 +101,7 @@ class OneVisionVideoProcessor(VideoProcessorMixin):
         self.rescale_factor = rescale_factor
         for key, value in parameters.items():
             setattr(self, key, value)
+        check_normalization(self.image_mean, self.image_std, self.rescale_factor)
         self.selection_recipe()  # reject bad values now, where they enter
 
     def selection_recipe(self, **overrides) -> SelectionRecipe:
@@ -109,6 +112,7 @@ class OneVisionVideoProcessor(VideoProcessorMixin):
                 f"unknown selection parameter(s) {unknown}; known: {sorted(SELECTION_PARAMETERS)}."
             )
         values = {key: overrides.get(key, getattr(self, key)) for key in SELECTION_PARAMETERS}
+        check_selection_values(values)
         if values["intra_frame_energy"] not in INTRA_FRAME_POLICIES:
             raise OneVisionInputError(
                 f"intra_frame_energy must be one of {INTRA_FRAME_POLICIES}, got {values['intra_frame_energy']!r}."
@@ -149,6 +153,51 @@ class OneVisionVideoProcessor(VideoProcessorMixin):
             "patch_positions": torch.from_numpy(positions).to(torch.int64),
             "cu_seqlens": cu_seqlens_from_lengths([len(selection.positions) for selection in selections]),
         }
+
+
+INTEGER_PARAMETERS = ("num_frames", "patch_size", "selection_unit")
+BOOLEAN_PARAMETERS = ("keep_first_frame", "first_frame_padding", "subpixel_vectors", "future_vectors",
+                      "camera_compensation")
+
+
+def check_normalization(image_mean, image_std, rescale_factor) -> None:
+    if len(image_mean) != 3 or len(image_std) != 3:
+        raise OneVisionConfigError(f"image_mean and image_std need 3 values (RGB), got {image_mean}, {image_std}.")
+    if any(not std > 0 for std in image_std):
+        raise OneVisionConfigError(f"image_std must be positive (it divides the pixels), got {list(image_std)}.")
+    if isinstance(rescale_factor, bool) or not rescale_factor > 0:
+        raise OneVisionConfigError(f"rescale_factor must be a positive number, got {rescale_factor!r}.")
+
+
+def check_selection_values(values: dict) -> None:
+    """Types, ranges and the canvas bound (`limits`) of the selection parameters, before any is used."""
+    for name in INTEGER_PARAMETERS:
+        if isinstance(values[name], bool) or not isinstance(values[name], int):
+            raise OneVisionConfigError(f"{name} must be an integer, got {values[name]!r}.")
+    for name in BOOLEAN_PARAMETERS:
+        if not isinstance(values[name], bool):
+            raise OneVisionConfigError(f"{name} must be true or false, got {values[name]!r}.")
+    for name in ("min_pixels", "max_pixels", "rope_temporal_size"):
+        value = values[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise OneVisionConfigError(f"{name} must be a positive integer or None, got {value!r}.")
+    if not 0 < values["normalization_percentile"] <= 100:
+        raise OneVisionConfigError(
+            f"normalization_percentile must lie in (0, 100], got {values['normalization_percentile']!r}.")
+    if not 0 <= values["motion_weight"] <= 1:
+        raise OneVisionConfigError(f"motion_weight must lie in [0, 1], got {values['motion_weight']!r}.")
+    for name in ("motion_floor", "residual_floor"):
+        if not values[name] >= 0:
+            raise OneVisionConfigError(f"{name} must be >= 0, got {values[name]!r}.")
+    if values["num_frames"] < 1 or values["patch_size"] < 1:
+        return  # the recipe names these
+    spec = ResizeSpec.parse(values["resize"])
+    # the smallest canvas a frame can get: one patch, the min_pixels area, or the fixed S x S square
+    canvas = max(values["patch_size"] ** 2, values["min_pixels"] or 0, (spec.size or 0) ** 2)
+    what = (f"patch_size={values['patch_size']}, resize={spec}, min_pixels={values['min_pixels']}, "
+            f"num_frames={values['num_frames']}")
+    check_bound("canvas pixels", canvas, f"a frame placed with {what}")
+    check_bound("video canvas pixels", canvas * values["num_frames"], f"a video placed with {what}")
 
 
 def _is_frame(item) -> bool:
