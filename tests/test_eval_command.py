@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 import torch
 
 from onevision_hf.cli import main
