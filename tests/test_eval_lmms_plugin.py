@@ -18,9 +18,9 @@ import pytest
 
 pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (its own environment: README, 'Evaluation')")
 
+import lmms_eval_reference as reference  # noqa: E402
 from lmms_eval.api.instance import Instance  # noqa: E402
 
-import lmms_eval_reference as reference  # noqa: E402
 from onevision_hf.evaluation.tasks import TASKS_DIR, load_task, resolve_task_names, task_summaries  # noqa: E402
 
 from eval_helpers import FUZZ_PREDICTIONS, FUZZ_TARGETS, make_quick_tiny_llava  # noqa: E402
