@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import OneVisionInputError
 
-ASSETS = Path(str(files("onevision_hf") / "assets"))
+ASSETS = Path(str(files("onevision_hf") / "assets")).resolve()  # in a checkout: the top-level assets/
 EXAMPLE_VIDEO = "media/beach-portrait-h264.mp4"
 DEFAULT_ENCODER = "default-model"
 TINY_ENCODER = "reference-encoder/tiny-encoder"
