@@ -17,6 +17,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.utils import logging
 
 from ..errors import OneVisionInputError
+from ..hub_code import HubCodeMixin
 from .configuration_onevision_encoder import OneVisionEncoderConfig
 from .packed_attention import PackedSequences, check_flash_attention_available, is_tracing, packed_attention
 from .packing import check_packed_inputs, pack_upstream_inputs
@@ -221,7 +222,7 @@ class OneVisionPackedOutput(BaseModelOutputWithPooling):
     cu_seqlens: torch.Tensor | None = None
 
 
-class OneVisionEncoderPreTrainedModel(PreTrainedModel):
+class OneVisionEncoderPreTrainedModel(HubCodeMixin, PreTrainedModel):
     config_class = OneVisionEncoderConfig
     base_model_prefix = "onevision_encoder"
     main_input_name = "pixel_values"
@@ -232,6 +233,10 @@ class OneVisionEncoderPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = False
     _supports_attention_backend = True
+
+    def hub_auto_map(self) -> dict:
+        """What a hub folder of this model names (`hub_code`): its config and its class."""
+        return {"config.json": {"AutoConfig": type(self.config), type(self)._auto_class: type(self)}}
 
     @torch.no_grad()
     def _init_weights(self, module):

@@ -33,6 +33,7 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 
 from ..errors import OneVisionInputError
+from ..hub_code import HubCodeMixin
 from .configuration_onevision_llava import OneVisionLlavaConfig
 from .modeling_onevision_encoder import OneVisionEncoderModel, OneVisionPackedOutput
 from .packing import (
@@ -116,7 +117,7 @@ def _packed_modality(name: str, pixel_values, patch_positions, cu_seqlens, patch
     return PackedVisionInputs(pixel_values, patch_positions, cu_seqlens)
 
 
-class OneVisionLlavaPreTrainedModel(PreTrainedModel):
+class OneVisionLlavaPreTrainedModel(HubCodeMixin, PreTrainedModel):
     config_class = OneVisionLlavaConfig
     base_model_prefix = "model"
     main_input_name = "input_ids"
@@ -127,6 +128,11 @@ class OneVisionLlavaPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = False
     _supports_attention_backend = True
+
+    def hub_auto_map(self) -> dict:
+        """What a hub folder of this model names (`hub_code`): its config, the base model and its class."""
+        return {"config.json": {"AutoConfig": type(self.config), "AutoModel": OneVisionLlavaModel,
+                                type(self)._auto_class: type(self)}}
 
 
 def _modality_outputs(encoded: OneVisionPackedOutput, rows: slice, packed: PackedVisionInputs, tokens: torch.Tensor,

@@ -7,8 +7,10 @@ from huggingface_hub.errors import StrictDataclassError
 from transformers.image_processing_utils import INIT_SERVICE_KWARGS, BaseImageProcessor, BatchFeature
 from transformers.image_utils import ChannelDimension, PILImageResampling
 from transformers.processing_utils import ImagesKwargs, Unpack
+from transformers.utils import IMAGE_PROCESSOR_NAME
 
 from ..errors import OneVisionConfigError, OneVisionInputError
+from ..hub_code import HubCodeMixin
 from ..modeling.packing import cu_seqlens_from_lengths, dense_grid_positions, patchify
 from .geometry import ResizeSpec, apply_geometry, plan_geometry
 from .image_loading import load_images
@@ -78,7 +80,7 @@ def resize_mode_from_clip_keys(kwargs: dict, error=OneVisionInputError) -> dict:
     return {**kwargs, "resize_mode": f"shorter-crop:{sides.pop()}"}
 
 
-class OneVisionImageProcessor(BaseImageProcessor):
+class OneVisionImageProcessor(HubCodeMixin, BaseImageProcessor):
     r"""
     Turns images into the packed input of [`OneVisionEncoderModel`], one sample per image.
 
@@ -117,6 +119,9 @@ class OneVisionImageProcessor(BaseImageProcessor):
     image_mean = CLIP_MEAN
     image_std = CLIP_STD
     do_convert_rgb = True
+
+    def hub_auto_map(self) -> dict:
+        return {IMAGE_PROCESSOR_NAME: {"AutoImageProcessor": type(self)}}
 
     def __init__(self, **kwargs: Unpack[OneVisionImageProcessorKwargs]):
         kwargs = resize_mode_from_clip_keys(kwargs, error=OneVisionConfigError)

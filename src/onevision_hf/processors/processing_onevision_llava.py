@@ -18,9 +18,11 @@ expanded into exactly as many placeholder tokens as the model's projector yields
 import PIL.Image
 import torch
 from transformers.processing_utils import MultiModalData, ProcessorMixin
+from transformers.utils import PROCESSOR_NAME
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from ..errors import OneVisionInputError
+from ..hub_code import HubCodeMixin
 from ..modeling.projectors import PROJECTOR_TYPES, num_visual_tokens
 
 IMAGE_KEYS = ("pixel_values", "patch_positions", "cu_seqlens")
@@ -49,7 +51,7 @@ def _flatten_videos(videos) -> list:
     return [videos]
 
 
-class OneVisionLlavaProcessor(ProcessorMixin):
+class OneVisionLlavaProcessor(HubCodeMixin, ProcessorMixin):
     r"""
     Args:
         image_processor: a `OneVisionImageProcessor`.
@@ -73,6 +75,13 @@ class OneVisionLlavaProcessor(ProcessorMixin):
         self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
         chat_template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
         super().__init__(image_processor, tokenizer, video_processor, chat_template=chat_template, **kwargs)
+
+    def hub_auto_map(self) -> dict:
+        """What a hub folder of this processor names (`hub_code`): it and its image and video processors."""
+        name = PROCESSOR_NAME
+        return {name: {"AutoProcessor": type(self)},
+                f"{name}#image_processor": {"AutoImageProcessor": type(self.image_processor)},
+                f"{name}#video_processor": {"AutoVideoProcessor": type(self.video_processor)}}
 
     @classmethod
     def for_model_config(cls, config, tokenizer, **processor_kwargs) -> "OneVisionLlavaProcessor":

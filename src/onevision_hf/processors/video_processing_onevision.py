@@ -24,10 +24,12 @@ import numpy as np
 import torch
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import VideosKwargs
+from transformers.utils import VIDEO_PROCESSOR_NAME
 from transformers.video_processing_utils import VideoProcessorMixin
 from transformers.video_utils import VideoMetadata, make_batched_metadata
 
 from ..errors import OneVisionInputError
+from ..hub_code import HubCodeMixin
 from ..modeling.packing import cu_seqlens_from_lengths
 from .frame_energy import INTRA_FRAME_POLICIES, EnergyRecipe
 from .image_loading import load_image
@@ -88,7 +90,7 @@ class OneVisionVideoMetadata(VideoMetadata):
     selection: VideoSelection | None = None
 
 
-class OneVisionVideoProcessor(VideoProcessorMixin):
+class OneVisionVideoProcessor(HubCodeMixin, VideoProcessorMixin):
     r"""
     Codec-guided sparse patch selection for OneVision-Encoder.
 
@@ -121,6 +123,9 @@ class OneVisionVideoProcessor(VideoProcessorMixin):
 
     model_input_names = ["pixel_values", "patch_positions", "cu_seqlens"]
     valid_kwargs = OneVisionVideoProcessorKwargs
+
+    def hub_auto_map(self) -> dict:
+        return {VIDEO_PROCESSOR_NAME: {"AutoVideoProcessor": type(self)}}
 
     def __init__(self, preset: str = "default", image_mean=CLIP_MEAN, image_std=CLIP_STD,
                  rescale_factor: float = 1 / 255, do_rescale: bool = True, do_normalize: bool = True,
