@@ -97,21 +97,24 @@ def _registration_suspended(classes: list[type]):
                 cls._auto_class = auto_class
 
 
+def save_with_hub_code(obj, save, save_directory, *args, **kwargs):
+    """``save(save_directory, ...)`` (the parent class's ``save_pretrained``), then, when ``type(obj)`` is
+    registered with ``register_for_auto_class``, the hub code and ``auto_map`` of ``obj.hub_auto_map()``."""
+    auto_map = obj.hub_auto_map() if type(obj)._auto_class is not None else None
+    if auto_map is None:
+        return save(save_directory, *args, **kwargs)
+    classes = [cls for entries in auto_map.values() for cls in entries.values()]
+    with _registration_suspended([cls for cls in set(classes) if "_auto_class" in cls.__dict__]):
+        result = save(save_directory, *args, **kwargs)
+    write_hub_code(save_directory, classes, auto_map)
+    return result
+
+
 class HubCodeMixin:
     """``save_pretrained`` of a class registered with ``register_for_auto_class`` writes a self-contained hub folder.
 
-    Subclasses say which classes travel with them (`hub_auto_map`: ``{json file: {Auto class: class}}``).
+    Subclasses say which classes travel with them (``hub_auto_map()``: ``{json file: {Auto class: class}}``).
     """
 
-    def hub_auto_map(self) -> dict[str, dict[str, type]]:
-        raise NotImplementedError
-
     def save_pretrained(self, save_directory, *args, **kwargs):
-        auto_map = self.hub_auto_map() if type(self)._auto_class is not None else None
-        if auto_map is None:
-            return super().save_pretrained(save_directory, *args, **kwargs)
-        classes = [cls for entries in auto_map.values() for cls in entries.values()]
-        with _registration_suspended([cls for cls in set(classes) if "_auto_class" in cls.__dict__]):
-            result = super().save_pretrained(save_directory, *args, **kwargs)
-        write_hub_code(save_directory, classes, auto_map)
-        return result
+        return save_with_hub_code(self, super().save_pretrained, save_directory, *args, **kwargs)

@@ -22,7 +22,7 @@ from transformers.utils import PROCESSOR_NAME
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from ..errors import OneVisionInputError
-from ..hub_code import HubCodeMixin
+from ..hub_code import save_with_hub_code
 from ..modeling.projectors import PROJECTOR_TYPES, num_visual_tokens
 
 IMAGE_KEYS = ("pixel_values", "patch_positions", "cu_seqlens")
@@ -51,7 +51,7 @@ def _flatten_videos(videos) -> list:
     return [videos]
 
 
-class OneVisionLlavaProcessor(HubCodeMixin, ProcessorMixin):
+class OneVisionLlavaProcessor(ProcessorMixin):
     r"""
     Args:
         image_processor: a `OneVisionImageProcessor`.
@@ -75,6 +75,11 @@ class OneVisionLlavaProcessor(HubCodeMixin, ProcessorMixin):
         self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
         chat_template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
         super().__init__(image_processor, tokenizer, video_processor, chat_template=chat_template, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``; registered with ``register_for_auto_class``, it writes a
+        self-contained hub folder (`hub_code`)."""
+        return save_with_hub_code(self, super().save_pretrained, save_directory, *args, **kwargs)
 
     def hub_auto_map(self) -> dict:
         """What a hub folder of this processor names (`hub_code`): it and its image and video processors."""
