@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from onevision_hf.modeling import packed_attention
-from onevision_hf.modeling.packed_attention import TORCH_VARLEN, VarlenKernel
+from onevision_hf.modeling.packed_attention import TORCH_VARLEN
 
 from encoder_helpers import make_model, mixed_samples, pack_samples
 
