@@ -15,7 +15,13 @@ before it (model weights and libraries excluded, so the number is the forward's 
 ``--group-tokens G [G ...]`` adds packed variants whose CPU sample groups hold about G tokens (the package's
 default is `OneVisionEncoderStack.cpu_group_tokens`), to choose that default.
 
+``--baseline-src DIR`` adds two variants run in worker processes (same weights, same thread count, timed
+round-robin with the others): ``packed (worker, this checkout)`` and ``packed (worker, baseline)``, the same packed
+call by this checkout's package and by another checkout's ``src/`` (e.g. the main branch, from ``git worktree
+add``). Both run in a process of their own, so the comparison of a code change is symmetric.
+
 Usage: python benchmarks/encoder_throughput.py [--rounds 3] [--threads 2] [--small] [--group-tokens 1024 4096]
+       [--baseline-src ../main/src]
 """
 
 import argparse
@@ -23,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -141,6 +148,43 @@ def forward_peak_memory(fn, model, samples) -> float:
     return max(peak[0], resident_mb()) - before
 
 
+class PackedWorker:
+    """The packed call run by the package found in ``src``, in a worker process driven over a pipe."""
+
+    def __init__(self, src: str, weights: str, small: bool, threads: int):
+        command = [sys.executable, __file__, "--packed-worker", weights, "--threads", str(threads)]
+        environment = {**os.environ, "PYTHONPATH": os.path.abspath(src)}
+        self.process = subprocess.Popen(command + (["--small"] if small else []), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=environment)
+
+    def ask(self, request: str) -> str:
+        self.process.stdin.write(request + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def serve_packed(weights: str, small: bool):
+    """Worker side of `PackedWorker`: "run" times one packed forward, "pooled PATH" saves its output."""
+    from safetensors.torch import load_file, save_file
+
+    model, samples = build(small)
+    model.load_state_dict(load_file(weights))
+    with torch.inference_mode():
+        run_packed(model, samples)  # warm-up
+        for request in sys.stdin:
+            if request.startswith("pooled"):
+                save_file({"pooled": run_packed(model, samples)}, request.split()[1])
+                print("saved", flush=True)
+            else:
+                start = time.perf_counter()
+                run_packed(model, samples)
+                print(time.perf_counter() - start, flush=True)
+
+
 def measure_peak_rss(variant: str, small: bool, threads: int, group_tokens: list[str]) -> float:
     """Working memory (MB) of one forward of ``variant`` in a fresh process."""
     command = [sys.executable, __file__, "--memory-probe", variant, "--threads", str(threads),
@@ -154,10 +198,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--small", action="store_true", help="a tiny config, to check the script quickly")
     parser.add_argument("--group-tokens", type=int, nargs="*", default=[], help="extra packed variants")
+    parser.add_argument("--baseline-src", help="another checkout's src/ to time the packed call of, side by side")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    parser.add_argument("--packed-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     VARIANTS.update({f"packed, groups of {g}": packed_with_group_tokens(g) for g in args.group_tokens})
     torch.set_num_threads(args.threads)
+    if args.packed_worker:
+        serve_packed(args.packed_worker, args.small)
+        return
     model, samples = build(args.small)
     if args.memory_probe:
         with torch.inference_mode():
@@ -167,26 +216,52 @@ def main():
     useful_tokens = sum(len(s[0]) for s in samples)
     padded_tokens = len(samples) * max(len(s[0]) for s in samples)
     times = {name: [] for name in VARIANTS}
+    scratch = tempfile.TemporaryDirectory()
+    workers = {}
+    if args.baseline_src:
+        from safetensors.torch import load_file, save_file
+
+        weights = os.path.join(scratch.name, "weights.safetensors")
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+        this_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+        sources = {"packed (worker, this checkout)": this_src, "packed (worker, baseline)": args.baseline_src}
+        for name, src in sources.items():
+            workers[name] = PackedWorker(src, weights, args.small, args.threads)
+            times[name] = []
     with torch.inference_mode():
         reference = run_packed(model, samples)
-        for name, fn in VARIANTS.items():  # warm-up, and all three agree
+        for name, fn in VARIANTS.items():  # warm-up, and all variants agree
             torch.testing.assert_close(fn(model, samples), reference, atol=1e-4, rtol=1e-4)
+        for worker in workers.values():
+            pooled = os.path.join(scratch.name, "pooled.safetensors")
+            worker.ask(f"pooled {pooled}")
+            torch.testing.assert_close(load_file(pooled)["pooled"], reference, atol=1e-4, rtol=1e-4)
         for _ in tqdm(range(args.rounds), desc="rounds"):
             for name, fn in VARIANTS.items():
                 start = time.perf_counter()
                 fn(model, samples)
                 times[name].append(time.perf_counter() - start)
+            for name, worker in workers.items():
+                times[name].append(float(worker.ask("run")))
+    for worker in workers.values():
+        worker.close()
     memory = {name: measure_peak_rss(name, args.small, args.threads, [str(g) for g in args.group_tokens])
               for name in tqdm(VARIANTS, desc="memory")}
+    memory.update({name: float("nan") for name in workers})
 
     best = {name: min(values) for name, values in times.items()}
     print(f"\nbatch: {len(samples)} samples, {useful_tokens} useful tokens ({padded_tokens} when padded), "
           f"{'small' if args.small else 'base'} config, {args.threads} threads, best of {args.rounds} rounds")
     print("| variant | useful tokens/s vs padded | time vs packed | forward memory vs padded | forward memory (MB) |")
     print("|---|---|---|---|---|")
-    for name in VARIANTS:
+    for name in times:
         print(f"| {name} | {best['padded'] / best[name]:.2f}x | {best[name] / best['packed']:.2f}x | "
               f"{memory[name] / memory['padded']:.2f}x | {memory[name]:.0f} |")
+    if workers:
+        this, baseline = (min(times[name]) for name in workers)
+        print(f"\nthis checkout's packed call takes {this / baseline:.2f}x the baseline's time "
+              f"(best of {args.rounds}; per round: "
+              f"{', '.join(f'{a / b:.2f}x' for a, b in zip(*(times[name] for name in workers)))})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Which exact CPU kernel should run packed (cu_seqlens) attention? Measured side by side in one run.
 
 Candidates, all computing the same bidirectional per-sample attention on (N, H, Dh) rows:
-  loop        the package's `sdpa_packed_attention`: one SDPA call per sample on unpadded rows
+  loop        the package's `packed_attention` with transformers' sdpa kernel, as the encoder calls it on CPU: one
+              SDPA call per sample on unpadded rows (its "per_sample" layout)
   blockdiag   one SDPA call over all N rows with a block-diagonal boolean mask
   padded      pad to (B, H, Lmax, Dh), one SDPA call with a key-padding mask, unpad
   nested      nested (jagged) tensors through SDPA
@@ -12,13 +13,17 @@ Prints time per call relative to `loop` (lower is better) and the max abs differ
 
 import argparse
 import time
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from onevision_hf.modeling.packed_attention import sdpa_packed_attention, split_lengths
+from onevision_hf.modeling.packed_attention import PackedSequences, packed_attention, split_lengths
 from onevision_hf.modeling.packing import cu_seqlens_from_lengths
+
+SDPA_MODULE = SimpleNamespace(config=SimpleNamespace(_attn_implementation="sdpa"), is_causal=False, training=False)
 
 SCENARIOS = {
     "mixed (4 images ~448^2, 4 sparse videos 512-2048)": [1024, 1120, 960, 1056, 512, 2048, 1024, 1536],
@@ -28,7 +33,8 @@ SCENARIOS = {
 
 
 def loop(q, k, v, cu, scale):
-    return sdpa_packed_attention(q, k, v, cu, None, scale)
+    sequences = PackedSequences.from_cu_seqlens(cu, q.shape[0])
+    return packed_attention(sdpa_attention_forward, SDPA_MODULE, q, k, v, sequences, scale, 0.0)[0]
 
 
 def blockdiag(q, k, v, cu, scale):

@@ -1,4 +1,5 @@
-"""Stand-in models for the evaluation runner: they answer from the documents' known answers."""
+"""Stand-in models for the evaluation runner (they answer from the documents' known answers), the tiny model's
+quick configuration, and the fuzz set the metrics are compared with lmms-eval's on."""
 
 import hashlib
 import string
@@ -7,6 +8,20 @@ from PIL import Image
 
 from onevision_hf.evaluation.runner import Generation, GenerationRequest
 from onevision_hf.evaluation.tasks import EvalTask
+
+# predictions and answers the metrics are compared with lmms-eval's on: whitespace, case, numbers, percentages,
+# empty strings, unicode (case mappings that change length, fullwidth forms, other digits), option letters
+FUZZ_SEEDS = ["200", "45%", "0.45", "45", "1,234.50", "$1,234.50", "3.14e2", "-0", "0", "nan", "inf", "50%%", "١٢٣",
+              "INV-4821", "Fire drill", "fire  drill", "B", "b", "(C)", "C)", "A. a circle", "a.", "D:", "E",
+              "Option c", "The answer is (D).", "The best answer is B", "I choose A", "答案是C", "(A) or (B)", "A B C",
+              "yes", "", " ", "\n", "\t\n", "café", "Ünïcode", "ß", "İstanbul", "ﬁle", "ＳＵＮＳＥＴ", "2x+3=7",
+              "B\x00", "the markers", "harvest", "grass", "moves back to the left"]
+FUZZ_TRANSFORMS = [lambda s: s, str.upper, str.lower, str.title, lambda s: f"  {s} ", lambda s: s.replace(" ", "  "),
+                   lambda s: f"{s}\n", lambda s: f"\t{s}.", lambda s: f"({s})", lambda s: f"The answer is {s}",
+                   lambda s: f"{s} because the chart says so, clearly and without doubt"]
+FUZZ_PREDICTIONS = sorted({transform(seed) for seed in FUZZ_SEEDS for transform in FUZZ_TRANSFORMS})
+FUZZ_TARGETS = ["200", "45%", "0.45", "0", "1,234.50", "INV-4821", "Fire drill", "B", "A", "D", "café", "ß",
+                "sunset", "2x+3=7", "", "the markers", "ＳＵＮＳＥＴ", "İstanbul"]
 
 
 def correct_answer(task: EvalTask, doc: dict) -> str:

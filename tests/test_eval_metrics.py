@@ -1,8 +1,11 @@
-"""The published scoring rules, on the edge cases their definitions name."""
+"""The published scoring rules: on the edge cases their definitions name, and equal to lmms-eval 0.7.3's code
+(`lmms_eval_reference`, a transcription of it) on a fuzz set of predictions."""
 
+import itertools
 import math
 import random
 
+import lmms_eval_reference as reference
 import pytest
 
 from onevision_hf.evaluation.metrics import (
@@ -11,13 +14,20 @@ from onevision_hf.evaluation.metrics import (
     first_standalone_letter,
     leading_option_letter,
     levenshtein_distance,
+    mcq_answer_letter,
     mean_stderr,
     mmmu_parse_choice,
+    mvbench_accuracy,
     mvbench_option,
     ocrbench_contains,
+    ocrbench_final_score,
     relaxed_correctness,
-    videomme_extract_letter,
+    videomme_accuracy,
 )
+from onevision_hf.evaluation.tasks import load_task
+
+from eval_helpers import FUZZ_PREDICTIONS as PREDICTIONS
+from eval_helpers import FUZZ_TARGETS as TARGETS
 
 
 @pytest.mark.parametrize("prediction, target, correct", [
@@ -58,6 +68,9 @@ def test_levenshtein_distance_counts_edits():
     ("", ["fire drill"], 0.0),  # empty prediction
     ("", [""], 1.0),
     ("café", ["cafe"], 0.75),  # unicode characters are single characters
+    ("fire  dril", ["fire drill"], 1 - 1 / 10),  # lmms-eval divides by the raw lengths (10), not 9 ...
+    ("  fire dril  ", ["fire drill"], 1 - 1 / 13),  # ... surrounding whitespace included
+    ("ß", ["ss"], 0.0),  # one character, upper-cased "SS": distance 2 of length 2
 ])
 def test_docvqa_anls(prediction, answers, expected):
     assert anls(prediction, answers) == pytest.approx(expected)
@@ -88,16 +101,18 @@ def test_ocrbench_containment(prediction, answers, dataset, score):
 
 @pytest.mark.parametrize("response, letter", [
     ("B", "B"),
-    ("The best answer is C.", "C"),  # answer prefix stripped
+    ("The best answer is C.", "C"),  # a letter ending the response outranks the others
     ("The answer is (D)", "D"),
-    ("A, but maybe C", "A"),  # several letters: the first one
+    ("A, but maybe C", "A"),  # a letter starting the response ranks highest
+    ("(B) is wrong; it is D", "D"),
+    ("Between (A) and (B), (B)", "B"),  # within one format, the last mention wins
     ("", ""),  # empty prediction
-    ("I think it might be the second one, not sure at all really", ""),  # long, no letter
+    ("I think it might be the second one", ""),  # no option letter anywhere ("I" is not one)
     ("E", ""),  # not one of A-D
     ("\u00c0 la B", "B"),  # accented capitals are not option letters
 ])
 def test_videomme_letter_extraction(response, letter):
-    assert videomme_extract_letter(response) == letter
+    assert mcq_answer_letter(response) == letter
 
 
 def test_ai2d_letter_then_exact_match():
@@ -149,6 +164,105 @@ def test_nextqa_parser_falls_back_to_a_seeded_random_option():
     assert mmmu_parse_choice("", OPTIONS, random.Random(3)) == mmmu_parse_choice("", OPTIONS, random.Random(3))
 
 
+def test_aggregates_count_as_lmms_eval_does():
+    assert ocrbench_final_score([{"question_type": "Doc-oriented VQA", "score": 1}] * 8) == 8 / 1000
+    with pytest.raises(ValueError, match="Handwriting Recognitionn"):
+        ocrbench_final_score([{"question_type": "Handwriting Recognitionn", "score": 1}])
+    assert videomme_accuracy([{"pred_answer": "a", "answer": "A"}]) == 0.0  # the aggregate is case-sensitive
+    assert videomme_accuracy([]) == 0.0
+    assert mvbench_accuracy([{"pred_answer": "", "score": 0}, {"pred_answer": "B", "score": 1}]) == 1.0
+    assert mvbench_accuracy([{"pred_answer": "", "score": 0}]) == 0.0
+
+
 def test_mean_stderr_is_the_standard_error_of_the_mean():
     assert mean_stderr([0.0, 1.0, 0.0, 1.0]) == pytest.approx(math.sqrt(1 / 3 / 4))
     assert math.isnan(mean_stderr([1.0]))
+
+
+# --- equal to lmms-eval 0.7.3 on a fuzz set ---------------------------------------------------------------------
+
+def test_the_fuzz_set_covers_whitespace_case_numbers_percentages_empty_strings_and_unicode():
+    assert len(PREDICTIONS) > 400
+    assert {"", " ", "\n"} <= set(PREDICTIONS)
+    assert any(not prediction.isascii() for prediction in PREDICTIONS)
+    assert any(prediction.endswith("%") for prediction in PREDICTIONS)
+
+
+def test_chartqa_relaxed_accuracy_equals_lmms_eval():
+    for prediction, target in itertools.product(PREDICTIONS, TARGETS):
+        assert relaxed_correctness(prediction, target) == reference.relaxed_correctness(prediction, target), (
+            prediction, target)
+
+
+def test_docvqa_anls_equals_lmms_eval():
+    answer_sets = [[target] for target in TARGETS] + [["INV-4821", "4821"], ["the markers", "markers"], ["", "B"]]
+    for prediction, answers in itertools.product(PREDICTIONS, answer_sets):
+        stripped = prediction.strip()  # lmms-eval strips generations before scoring (lmms_eval/api/task.py, 1674)
+        assert anls(stripped, answers) == reference.anls(answers, [stripped])["anls"], (prediction, answers)
+
+
+def test_ocrbench_score_equals_lmms_eval():
+    for prediction, target, dataset in itertools.product(PREDICTIONS, TARGETS, ("HME100k", "IIIT5K")):
+        for answers in (target, [target, "harvest"]):
+            ours = ocrbench_contains(prediction.strip(), answers if isinstance(answers, list) else [answers], dataset)
+            assert ours == reference.ocrbench_score(prediction, answers, dataset), (prediction, answers, dataset)
+
+
+def test_ocrbench_aggregate_equals_lmms_eval():
+    rng = random.Random(0)
+    records = [{"question_type": rng.choice(reference.OCRBENCH_TYPES), "score": rng.randint(0, 1)} for _ in range(37)]
+    assert ocrbench_final_score(records) == reference.ocrbench_aggregate_accuracy(records)
+
+
+def test_ai2d_score_equals_lmms_eval():
+    for prediction, target in itertools.product(PREDICTIONS, ["A", "B", "C", "D"]):
+        # our runner strips the generation, then the task scores it; lmms-eval filters the raw one, then strips
+        ours = float(exact_match(leading_option_letter(prediction.strip()), target))
+        assert ours == reference.ai2d_score(prediction, target), (prediction, target)
+
+
+def test_videomme_score_and_aggregate_equal_lmms_eval():
+    task = load_task("videomme_local")
+    doc = dict(task.docs[0])
+    records, reference_records = [], []
+    for prediction, answer in itertools.product(PREDICTIONS, ["A", "B", "C", "D", "a"]):
+        record = task.process_results({**doc, "answer": answer}, [prediction.strip()])["videomme_perception_score"]
+        pred_answer, score = reference.videomme_score(prediction.strip(), answer)
+        assert (record["pred_answer"], record["score"]) == (pred_answer, score), (prediction, answer)
+        records.append(record)
+        reference_records.append({"pred_answer": pred_answer, "answer": answer})
+    assert videomme_accuracy(records) == pytest.approx(reference.videomme_aggregate(reference_records) / 100)
+
+
+def test_mvbench_score_and_aggregate_equal_lmms_eval():
+    task = load_task("mvbench_moving_direction_local")
+    doc = dict(task.docs[0])  # candidates up / down / left / right
+    records = []
+    for prediction, answer in itertools.product(PREDICTIONS, doc["candidates"]):
+        record = task.process_results({**doc, "answer": answer}, [prediction.strip()])["mvbench_accuracy"]
+        gt_letter = "ABCD"[doc["candidates"].index(answer)]
+        assert record["score"] == reference.mcq_acc(gt_letter, prediction.strip()), (prediction, answer)
+        records.append(record)
+    assert mvbench_accuracy(records) == pytest.approx(reference.mvbench_aggregate_results(records) / 100)
+
+
+def test_mvbench_strips_at_most_32_periods_as_lmms_eval_does():
+    prediction = "." * 40 + "x"  # lmms-eval passes re.UNICODE (32) as the count of periods to strip
+    assert mvbench_option(prediction) == "." * 8 + "x" != mvbench_option("x")
+    assert reference.mcq_acc("x", prediction) == 0
+
+
+def test_perceptiontest_score_equals_lmms_eval():
+    task = load_task("perceptiontest_val_mc_local")
+    doc = dict(task.docs[0])
+    for prediction, answer_id in itertools.product(PREDICTIONS, [0, 1, 2]):
+        ours = task.process_results({**doc, "answer_id": answer_id}, [prediction.strip()])["accuracy"]
+        assert ours == reference.perceptiontest_correct(prediction, answer_id), (prediction, answer_id)
+
+
+def test_nextqa_parser_equals_lmms_eval_with_the_same_random_draws():
+    options = {"A": "grass", "B": "moves back to the left", "C": "the markers", "D": "2x+3=7", "E": "café"}
+    for index, prediction in enumerate(PREDICTIONS):
+        ours = mmmu_parse_choice(prediction.strip(), options, random.Random(index))
+        theirs = reference.parse_multi_choice_response(prediction.strip(), list(options), options, random.Random(index))
+        assert ours == theirs, prediction

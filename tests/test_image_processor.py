@@ -303,7 +303,7 @@ def test_missing_file_raises_input_error(tmp_path):
     [
         (np.zeros((0, 10, 3), np.uint8), "zero size"),
         (np.zeros((10, 10, 5), np.uint8), "5 channels"),
-        (np.zeros((3, 32, 32), np.uint8), "looks channels-first"),
+        (np.zeros((5, 32, 32), np.uint8), "32 channels"),
         (np.zeros(10, np.uint8), "expected \\(H, W\\)"),
         (np.full((4, 4, 3), 2.0, np.float32), "float images must lie in \\[0, 1\\]"),
         (np.full((4, 4, 3), np.nan, np.float32), "NaN"),
@@ -360,3 +360,30 @@ def test_clip_config_without_a_resize_mode_raises_config_error(tmp_path, clip_ke
 def test_clip_size_argument_per_call_means_shorter_crop(processor):
     out = processor(smooth_image(100, 200), size={"shortest_edge": 224}, crop_size=224)
     assert out["image_grid_hw"].tolist() == [[16, 16]]
+
+
+def test_the_channel_axis_is_inferred_as_transformers_infers_it():
+    rng = np.random.default_rng(0)
+    hwc = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    for image in (chw, torch.from_numpy(chw), torch.from_numpy(hwc), hwc):  # numpy (C, H, W), torch (H, W, C) too
+        np.testing.assert_array_equal(load_image(image), hwc)
+    np.testing.assert_array_equal(load_image(chw, channels_first=True), hwc)  # input_data_format decides
+
+
+def test_do_convert_rgb_false_refuses_what_it_would_have_to_convert(processor):
+    rgb = np.zeros((28, 28, 3), np.uint8)
+    gray = Image.fromarray(np.zeros((28, 28), np.uint8))
+    torch.testing.assert_close(processor(rgb, do_convert_rgb=False, return_tensors="pt")["pixel_values"],
+                               processor(rgb, return_tensors="pt")["pixel_values"])
+    for image, message in ((gray, "is a L image"), (np.zeros((28, 28, 4), np.uint8), "4 channel")):
+        with pytest.raises(OneVisionInputError, match=message + ".*do_convert_rgb=True"):
+            processor(image, do_convert_rgb=False)
+
+
+def test_any_finite_rescale_factor_multiplies_the_pixels(processor):
+    image = np.full((28, 28, 3), 51, np.uint8)
+    out = processor(image, rescale_factor=-1.0, do_normalize=False, return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(out, torch.full_like(out, -51.0))
+    with pytest.raises(OneVisionInputError, match="finite, non-zero"):
+        processor(image, rescale_factor=float("inf"))

@@ -74,8 +74,8 @@ def test_collator_packs_images_and_videos_of_the_whole_batch():
 
 def test_component_modes_set_what_trains():
     model = configure_trainable(tiny_llava(), encoder="frozen", projector="full", llm="frozen")
-    trainable = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"multi_modal_projector"}
+    trainable = {".".join(name.split(".")[:2]) for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"model.multi_modal_projector"}
     peft_model = configure_trainable(tiny_llava(), encoder="lora", projector="full", llm="lora",
                                      lora_target_modules=("q_proj", "v_proj"))
     trainable = [name for name, p in peft_model.named_parameters() if p.requires_grad]
@@ -111,7 +111,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 
     plain = projector_gradient()
     model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    layers = [*model.vision_tower.encoder.layers, *model.language_model.model.layers]
+    layers = [*model.vision_tower.encoder.layers, *model.language_model.layers]
     assert all(layer.gradient_checkpointing for layer in layers)  # the encoder's and the LM's layers
     torch.testing.assert_close(projector_gradient(), plain)
 

@@ -126,8 +126,17 @@ def test_placeholder_count_that_disagrees_with_the_visuals_raises():
     image = random_image(2, 2)
     with pytest.raises(OneVisionInputError, match="3 image placeholder tokens but the image inputs yield 4"):
         model(input_ids=torch.tensor([prompt_ids((IMAGE_ID, 3), "hi")]), **visual_kwargs([image]))
-    with pytest.raises(OneVisionInputError, match="2 video placeholder tokens but no video inputs"):
-        model(input_ids=torch.tensor([prompt_ids((VIDEO_ID, 2), "hi")]))
+
+
+def test_placeholders_without_visual_inputs_are_embedded_as_text_with_a_warning(caplog):
+    """As transformers' LlavaModel: a text-only call stays valid (eager-vs-sdpa and export tools make such calls)."""
+    model = tiny_llava()
+    ids = torch.tensor([prompt_ids((VIDEO_ID, 2), "hi")])
+    with torch.no_grad(), caplog.at_level("WARNING"):
+        logits = model(input_ids=ids).logits
+        as_text = model.lm_head(model.language_model(inputs_embeds=model.get_input_embeddings()(ids)).last_hidden_state)
+    torch.testing.assert_close(logits, as_text)
+    assert "2 video placeholder tokens but no video inputs were given" in caplog.text
 
 
 def test_bad_visual_inputs_raise_typed_errors_naming_the_modality():

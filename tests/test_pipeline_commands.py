@@ -1,14 +1,18 @@
-"""The README's main job (`demo`) and `encode`: files in, packed features out, on a fresh checkout."""
+"""The README's main job (`demo`) and `encode`: files in, packed features out, on a fresh checkout; the command
+line's help and its errors for missing model folders."""
 
 import json
 import shutil
+import subprocess
+import sys
+from importlib.metadata import entry_points
 
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from onevision_hf.cli import main
+from onevision_hf.cli import COMMANDS, main
 from onevision_hf.errors import OneVisionInputError
 from onevision_hf.pipeline import encode_files, load_encoder
 
@@ -89,3 +93,47 @@ def test_encoder_folder_with_a_missing_weight_is_refused_unless_training_opts_in
                                                   r"1 missing \(e\.g\. head\.probe\)"):
         load_encoder(partial)
     assert isinstance(load_strict(OneVisionEncoderModel, partial, allow_missing_weights=True), OneVisionEncoderModel)
+
+
+HELP_WITHOUT_HEAVY_IMPORTS = """
+import sys
+import onevision_hf_cli
+for argv in [["--help"]] + [[name.replace("_", "-"), "--help"] for name in sys.argv[1:]]:
+    try:
+        onevision_hf_cli.main(argv)
+    except SystemExit as exit:
+        assert exit.code == 0, argv
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"torch", "transformers", "av", "datasets", "numpy"})
+print("heavy:", heavy)
+"""
+
+
+def test_help_of_the_command_and_every_subcommand_imports_neither_torch_nor_transformers():
+    printed = subprocess.run([sys.executable, "-c", HELP_WITHOUT_HEAVY_IMPORTS, *COMMANDS], capture_output=True,
+                             text=True, check=True).stdout
+    assert printed.strip().endswith("heavy: []"), printed[-2000:]
+    assert printed.count("usage: onevision-hf") == len(COMMANDS) + 1
+    [script] = [entry for entry in entry_points(group="console_scripts") if entry.name == "onevision-hf"]
+    assert script.value == "onevision_hf_cli:main"
+
+
+@pytest.mark.parametrize("command", [
+    ["generate", "--prompt", "hi"],
+    ["finetune", "--data", "conversations.jsonl", "--output-dir", "out"],
+    ["eval", "--tasks", "chartqa_local", "--output", "out"],
+])
+@pytest.mark.parametrize("folder", ["missing", "empty"])
+def test_model_commands_report_a_missing_or_empty_model_folder_in_one_line(tmp_path, capsys, command, folder):
+    model = tmp_path / folder
+    if folder == "empty":
+        model.mkdir()
+    assert main([*command, "--model", str(model)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith(f"onevision-hf {command[0]}: error: --model {model}")
+    assert ("no such directory" if folder == "missing" else "not a saved model directory") in error
+
+
+def test_generate_names_the_missing_base_model_of_an_adapter(tmp_path, capsys):
+    (tmp_path / "adapter_config.json").write_text('{"base_model_name_or_path": "/nowhere/base"}')
+    assert main(["generate", "--model", str(tmp_path), "--prompt", "hi"]) == 2
+    assert "the base model of adapter" in capsys.readouterr().err

@@ -33,7 +33,7 @@ def test_processor_output_is_the_encoders_packed_input(video_files):
 def test_packed_rows_are_the_normalised_selected_patches(video_files):
     processor = OneVisionVideoProcessor(num_frames=8)
     batch = processor(videos=video_files["h264.mp4"], return_metadata=True)
-    (selection,) = batch["video_metadata"]
+    (selection,) = (metadata.selection for metadata in batch["video_metadata"])
     torch.testing.assert_close(batch["pixel_values"], normalize_patch_rows(selection.patches))
     np.testing.assert_array_equal(batch["patch_positions"].numpy(), selection.positions)
     # the rows are the canvas pixels at the stated positions
@@ -45,8 +45,11 @@ def test_packed_rows_are_the_normalised_selected_patches(video_files):
 
 
 def test_metadata_names_frames_method_and_grid(video_files):
-    (selection,) = OneVisionVideoProcessor(num_frames=8)(videos=[video_files["h264.mp4"]],
-                                                        return_metadata=True)["video_metadata"]
+    (metadata,) = OneVisionVideoProcessor(num_frames=8)(videos=[video_files["h264.mp4"]],
+                                                       return_metadata=True)["video_metadata"]
+    selection = metadata.selection
+    assert metadata.frames_indices == selection.frame_indices.tolist() and metadata.total_num_frames == 32
+    assert metadata.fps and metadata.timestamps == [index / metadata.fps for index in metadata.frames_indices]
     np.testing.assert_array_equal(selection.frame_indices, np.floor(np.linspace(0, 31, 8)).astype(int))
     np.testing.assert_array_equal(selection.temporal_positions, [0, 9, 18, 27, 36, 45, 54, 63])
     assert selection.method == "codec-mv" and selection.fallback_reason is None
@@ -116,7 +119,92 @@ def test_bad_video_arguments_raise_typed_errors():
     processor = OneVisionVideoProcessor(num_frames=4, budget=0.5)
     with pytest.raises(OneVisionInputError, match="a video must be"):
         processor(videos=[42])
-    with pytest.raises(OneVisionInputError, match="uint8"):
-        processor.select(np.zeros((3, 32, 32, 3), np.float32))
+    with pytest.raises(OneVisionInputError, match="decoded frame 0.*must lie in \\[0, 1\\]"):
+        processor.select(np.full((3, 32, 32, 3), 2.0, np.float32))
     with pytest.raises(OneVisionInputError, match="empty"):
         processor(videos=[])
+
+
+def test_a_calls_num_frames_is_a_demand_and_the_recipes_an_upper_bound(moving_scene):
+    frames = np.stack(moving_scene.frames)  # 32 frames
+    processor = OneVisionVideoProcessor(budget=0.05)  # recipe: up to 64 frames, 256 of 80-patch frames
+    (everything,) = processor(frames, return_metadata=True)["video_metadata"]
+    assert everything.frames_indices == list(range(32))
+    (five,) = processor(frames, num_frames=5, return_metadata=True)["video_metadata"]
+    assert five.frames_indices == np.floor(np.linspace(0, 31, 5)).astype(int).tolist()
+    with pytest.raises(OneVisionInputError, match="asked to sample 40 frames but the video has 32"):
+        processor(frames, num_frames=40)
+    assert len(five.selection.positions) == len(everything.selection.positions)  # the recipe's budget, spent on 5
+
+
+def test_fps_sampling_uses_the_files_frame_rate_or_the_given_metadata(video_files, moving_scene):
+    processor = OneVisionVideoProcessor(budget=0.5)
+    (from_file,) = processor(video_files["h264.mp4"], fps=6, return_metadata=True)["video_metadata"]
+    assert from_file.fps == 30 and len(from_file.frames_indices) == int(32 / 30 * 6)  # 32 frames at 30 fps
+    frames = np.stack(moving_scene.frames)
+    with pytest.raises(OneVisionInputError, match="needs the video's frame rate"):
+        processor(frames, fps=6)
+    (decoded,) = processor(frames, fps=6, video_metadata={"total_num_frames": 32, "fps": 30.0},
+                           return_metadata=True)["video_metadata"]
+    assert decoded.frames_indices == from_file.frames_indices and decoded.fps == 30.0
+    with pytest.raises(OneVisionInputError, match="mutually exclusive"):
+        processor.sample_frames({"total_num_frames": 32, "fps": 30.0}, num_frames=4, fps=6)
+
+
+def test_do_sample_frames_false_reads_every_frame_up_to_the_temporal_grid(moving_scene):
+    processor = OneVisionVideoProcessor(num_frames=8, budget=0.5, do_sample_frames=False)
+    (metadata,) = processor(list(moving_scene.frames[:12]), return_metadata=True)["video_metadata"]
+    assert metadata.frames_indices == list(range(12))  # more than num_frames: nothing is sampled
+    with pytest.raises(OneVisionInputError, match="rope_temporal_size = 64"):
+        processor(list(moving_scene.frames) * 3)  # 96 frames
+
+
+def test_rescale_and_normalise_switches_shape_the_rows(moving_scene):
+    processor = OneVisionVideoProcessor(num_frames=8, budget=0.5)
+    frames = np.stack(moving_scene.frames)
+    batch = processor(frames, do_normalize=False, rescale_factor=-1.0, return_metadata=True)
+    patches = batch["video_metadata"][0].selection.patches
+    torch.testing.assert_close(batch["pixel_values"], -torch.from_numpy(patches).float().flatten(1))
+    raw = processor(frames, do_rescale=False, image_mean=[10.0], image_std=[2.0])["pixel_values"]
+    torch.testing.assert_close(raw, (torch.from_numpy(patches).float().flatten(1) - 10.0) / 2.0)
+
+
+def test_selected_positions_count_what_a_selection_keeps_without_decoding(moving_scene):
+    processor = OneVisionVideoProcessor(num_frames=8, budget=0.3)
+    frames = np.stack(moving_scene.frames)
+    for count, do_sample_frames in ((32, None), (5, None), (6, False)):
+        selection = processor.select(frames[:count], do_sample_frames=do_sample_frames)
+        expected = processor.selected_positions(count, *frames.shape[1:3], do_sample_frames=do_sample_frames)
+        assert len(expected) == len(selection.positions)
+        assert set(expected[:, 0]) <= set(selection.temporal_positions.tolist())
+
+
+def test_transformers_sampling_contract_on_frame_tensors():
+    """transformers' `test_call_sample_frames`, read through the metadata (packed rows have no frame axis)."""
+    torch.manual_seed(0)
+    video = torch.randint(0, 256, (8, 3, 40, 52), dtype=torch.uint8)  # (T, C, H, W) frames
+    processor = OneVisionVideoProcessor(num_frames=8, budget=0.5, max_pixels=56 * 56)
+
+    def frame_count(**kwargs):
+        return len(processor(video, return_metadata=True, **kwargs)["video_metadata"][0].frames_indices)
+
+    processor.do_sample_frames = False
+    assert frame_count(num_frames=3) == 8
+    processor.do_sample_frames = True
+    assert frame_count(num_frames=3) == 3
+    with pytest.raises(ValueError):
+        processor.sample_frames(metadata={"total_num_frames": 8}, fps=3)
+    assert frame_count(fps=3, video_metadata=[[{"duration": 2.0, "total_num_frames": 8, "fps": 4}]]) == 6
+    with pytest.raises(ValueError):
+        processor(video, num_frames=10)
+
+
+def test_four_channel_frames_are_composited_to_rgb_with_scalar_normalisation():
+    rgba = np.random.default_rng(0).integers(0, 256, (8, 40, 52, 4), dtype=np.uint8)
+    processor = OneVisionVideoProcessor(num_frames=8, budget=0.5)
+    batch = processor([Image.fromarray(frame) for frame in rgba], input_data_format="channels_last", image_mean=0.0,
+                      image_std=1.0, return_metadata=True)
+    patches = batch["video_metadata"][0].selection.patches
+    torch.testing.assert_close(batch["pixel_values"], torch.from_numpy(patches).float().flatten(1) / 255)
+    with pytest.raises(OneVisionInputError, match="do_convert_rgb=True"):
+        processor(list(rgba), do_convert_rgb=False)

@@ -17,7 +17,7 @@ from .modeling import (
     pack_upstream_inputs,
 )
 from .modeling.configuration_onevision_llava import OneVisionLlavaConfig
-from .modeling.modeling_onevision_llava import OneVisionLlavaForConditionalGeneration
+from .modeling.modeling_onevision_llava import OneVisionLlavaForConditionalGeneration, OneVisionLlavaModel
 from .processors import OneVisionImageProcessor
 from .processors.processing_onevision_llava import OneVisionLlavaProcessor
 from .processors.video_processing_onevision import OneVisionVideoProcessor
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 AutoConfig.register(OneVisionEncoderConfig.model_type, OneVisionEncoderConfig, exist_ok=True)
 AutoModel.register(OneVisionEncoderConfig, OneVisionEncoderModel, exist_ok=True)
 AutoConfig.register(OneVisionLlavaConfig.model_type, OneVisionLlavaConfig, exist_ok=True)
+AutoModel.register(OneVisionLlavaConfig, OneVisionLlavaModel, exist_ok=True)
 AutoModelForImageTextToText.register(OneVisionLlavaConfig, OneVisionLlavaForConditionalGeneration, exist_ok=True)
 AutoProcessor.register(OneVisionLlavaConfig, OneVisionLlavaProcessor, exist_ok=True)
 AutoImageProcessor.register(
@@ -44,6 +45,7 @@ __all__ = [
     "OneVisionInputError",
     "OneVisionLlavaConfig",
     "OneVisionLlavaForConditionalGeneration",
+    "OneVisionLlavaModel",
     "OneVisionLlavaProcessor",
     "OneVisionPackedOutput",
     "OneVisionVideoError",

@@ -1,7 +1,9 @@
 """The ``onevision-hf`` command line: one subcommand per module in `onevision_hf.commands`.
 
-Each command module defines ``add_parser(subparsers)`` and imports its heavy dependencies only when run, so
-``onevision-hf --help`` stays fast. ``python -m onevision_hf.cli`` works too (e.g. under ``accelerate launch``).
+Each command module defines ``add_parser(subparsers)`` and imports its heavy dependencies only when run, and this
+module imports nothing heavy either: the console script (`onevision_hf_cli`) parses the command line before
+``onevision_hf`` itself is initialised, so ``onevision-hf --help`` returns without importing torch or
+transformers. ``python -m onevision_hf.cli`` works too (e.g. under ``accelerate launch`` or ``torchrun``).
 """
 
 import argparse
@@ -9,7 +11,7 @@ import importlib
 import sys
 
 COMMANDS = ("demo", "encode", "select", "precompute", "convert_llava", "make_tiny_llava", "finetune", "generate",
-            "pretrain", "pseudo_labels", "eval", "probe", "make_synthetic_dataset")
+            "pretrain", "pseudo_labels", "eval", "tasks", "probe", "make_synthetic_dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,17 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run a subcommand; bad input (a typed error of this package) ends in one line on stderr and exit code 2."""
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run a parsed subcommand; bad input (a typed error of this package) ends in one line on stderr and exit
+    code 2."""
     from .errors import AttentionBackendUnavailableError, OneVisionInputError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
     except (OneVisionInputError, AttentionBackendUnavailableError) as error:
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    return run(parser, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""``onevision-hf eval --model DIR --tasks chartqa,docvqa,videomme --output OUT``: score a OneVision-LLaVA model.
+"""``onevision-hf eval --model DIR --tasks chartqa_local,videomme_local --output OUT``: score a OneVision-LLaVA model.
 
-Tasks are lmms-eval task YAMLs (`onevision_hf/evaluation/tasks`, plus any ``--include-path``), named by task or
-tag (``chartqa`` runs ``chartqa_local``, ``mvbench`` every MVBench sub-task). Data comes from local files under
-``--data-root`` (default: the bundled sample data, ``assets/eval-data``). Writes ``OUT/results.json``,
-``OUT/samples_<task>.jsonl``, ``OUT/summary.md`` and ``OUT/summary.png`` and prints the summary table.
+Tasks are lmms-eval task YAMLs (the bundled ones, ``onevision-hf tasks``, plus any ``--include-path``), named by
+task or tag (``mvbench_local`` runs every MVBench sub-task, ``onevision_hf_local`` every bundled task). Data comes
+from local files under ``--data-root`` (default: the folder of each task file, where the bundled sample data
+lies), never from the working directory. Writes ``OUT/results.json``, ``OUT/samples_<task>.jsonl``,
+``OUT/summary.md`` and ``OUT/summary.png`` and prints the summary table.
 
 Several processes (``accelerate launch --num_processes N -m onevision_hf.cli eval ...``) split the documents
 and gather them before scoring: the outputs equal a one-process run's, document for document.
 """
 
 from pathlib import Path
+
+from .model_dirs import checked_model_dir
 
 
 def add_parser(subparsers):
@@ -18,7 +21,8 @@ def add_parser(subparsers):
     parser.add_argument("--model", type=Path, required=True, help="saved OneVision-LLaVA model + processor directory")
     parser.add_argument("--tasks", required=True, help="comma-separated task names or tags")
     parser.add_argument("--output", type=Path, required=True, help="directory for results, samples and summary")
-    parser.add_argument("--data-root", type=Path, help="root of the task data (default: bundled assets/eval-data)")
+    parser.add_argument("--data-root", type=Path,
+                        help="root of the task data (default: each task file's folder; the bundled sample data)")
     parser.add_argument("--include-path", type=Path, action="append", default=[],
                         help="another directory of task YAMLs (repeatable)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N documents of each task")
@@ -34,6 +38,7 @@ def run(args):
     from ..evaluation.runner import evaluate_task, summary_table, write_outputs
     from ..evaluation.tasks import load_task, resolve_task_names
 
+    checked_model_dir(args.model)
     datasets.disable_progress_bars()
     state = PartialState()
     names = resolve_task_names([name.strip() for name in args.tasks.split(",") if name.strip()], args.include_path)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ..training.finetune import TRAINING_MODES
+from .model_dirs import checked_model_dir
 
 
 def add_parser(subparsers):
@@ -17,8 +17,8 @@ def add_parser(subparsers):
     parser.add_argument("--media-root", type=Path, default=None,
                         help="directory the image / video paths are relative to (default: the data file's)")
     for component, default in (("encoder", "frozen"), ("projector", "full"), ("llm", "lora")):
-        parser.add_argument(f"--{component}", choices=TRAINING_MODES, default=default,
-                            help=f"how to train the {component} (default: {default})")
+        parser.add_argument(f"--{component}", default=default,  # checked by finetune(): one of TRAINING_MODES
+                            help=f"how to train the {component}: frozen, full or lora (default: {default})")
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--lora-alpha", type=int, default=16)
     parser.add_argument("--lora-dropout", type=float, default=0.0)
@@ -41,6 +41,7 @@ def add_parser(subparsers):
 def run(args):
     from ..training.finetune import finetune
 
+    checked_model_dir(args.model)
     processor_kwargs = {key: value for key, value in (("num_frames", args.num_frames),
                                                       ("max_pixels", args.max_pixels)) if value is not None}
     trainer = finetune(

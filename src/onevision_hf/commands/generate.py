@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+from .model_dirs import ADAPTER_FILE, checked_model_dir
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -27,12 +29,13 @@ def load_model(directory: Path):
     """A model directory, or a PEFT adapter directory on top of the base model it names."""
     from transformers import AutoModelForImageTextToText
 
-    adapter_config = directory / "adapter_config.json"
+    adapter_config = checked_model_dir(directory, adapters=True) / ADAPTER_FILE
     if not adapter_config.is_file():
         return AutoModelForImageTextToText.from_pretrained(directory)
     from peft import PeftModel
 
-    base = json.loads(adapter_config.read_text())["base_model_name_or_path"]
+    base = checked_model_dir(json.loads(adapter_config.read_text())["base_model_name_or_path"],
+                             flag=f"the base model of adapter {directory},")
     return PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base), directory)
 
 

@@ -1,25 +1,25 @@
 """``onevision-hf make-tiny-llava OUT``: a random tiny OneVision-LLaVA model and its processor, built offline.
 
 The encoder is a OneVision-Encoder checkpoint (default: the bundled tiny one), the LM a random causal LM of the
-given text config (default: the bundled tiny Qwen3), the tokenizer the bundled tiny one with its ``<image>`` /
-``<video>`` tokens and chat template. The result loads with ``AutoModelForImageTextToText`` / ``AutoProcessor``
-and drives ``onevision-hf generate`` and ``onevision-hf finetune`` in examples and tests; its text is noise.
+given text config and its tokenizer (default: the bundled tiny Qwen3 config and tiny tokenizer, with its
+``<image>`` / ``<video>`` tokens and chat template). The result loads with ``AutoModelForImageTextToText`` /
+``AutoProcessor`` and drives ``onevision-hf generate`` and ``onevision-hf finetune`` in examples and tests; its
+text is noise.
 """
 
 from pathlib import Path
 
-DEFAULT_ENCODER = "assets/reference-encoder/tiny-encoder"
-DEFAULT_TEXT = "assets/tiny-llm"
+from .model_dirs import checked_model_dir
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("make-tiny-llava", help="build a random tiny OneVision-LLaVA model (offline)",
                                    description=__doc__)
     parser.add_argument("output_dir", type=Path, help="directory to write the model and processor to")
-    parser.add_argument("--encoder", default=DEFAULT_ENCODER,
-                        help=f"OneVision-Encoder checkpoint directory (default: {DEFAULT_ENCODER})")
-    parser.add_argument("--text", default=DEFAULT_TEXT,
-                        help=f"directory with a causal-LM config.json and a tokenizer (default: {DEFAULT_TEXT})")
+    parser.add_argument("--encoder", type=Path, help="OneVision-Encoder checkpoint directory (default: the bundled "
+                                                     "tiny encoder)")
+    parser.add_argument("--text", type=Path, help="directory with a causal-LM config.json and a tokenizer "
+                                                  "(default: the bundled tiny Qwen3 and tokenizer)")
     parser.add_argument("--projector-type", choices=("mlp2x_gelu", "spatial_merge"), default="mlp2x_gelu")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
@@ -51,10 +51,12 @@ def run(args):
     from transformers import AutoConfig, AutoTokenizer
 
     from ..processors.processing_onevision_llava import OneVisionLlavaProcessor
+    from ..resources import TINY_ENCODER, TINY_LLM, bundled
 
-    tokenizer = AutoTokenizer.from_pretrained(args.text)
-    model = build_tiny_llava(args.encoder, AutoConfig.from_pretrained(args.text), tokenizer, args.projector_type,
-                             args.seed)
+    encoder = checked_model_dir(args.encoder or bundled(TINY_ENCODER), "--encoder")
+    text = checked_model_dir(args.text or bundled(TINY_LLM), "--text")
+    tokenizer = AutoTokenizer.from_pretrained(text)
+    model = build_tiny_llava(encoder, AutoConfig.from_pretrained(text), tokenizer, args.projector_type, args.seed)
     processor = OneVisionLlavaProcessor.for_model_config(model.config, tokenizer)
     model.save_pretrained(args.output_dir)
     processor.save_pretrained(args.output_dir)

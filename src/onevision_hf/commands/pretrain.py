@@ -3,7 +3,8 @@
 One CPU process as is; several (DDP) with ``torchrun --nproc_per_node N -m onevision_hf.cli pretrain CONFIG`` or
 ``accelerate launch --multi_gpu --num_processes N -m onevision_hf.cli pretrain CONFIG`` (gloo on CPU); FSDP through
 ``accelerate launch --use_fsdp``. The config is documented in ``configs/pretrain-tiny.yaml``.
-``--resume latest`` continues from the newest checkpoint in ``output_dir`` exactly where it stopped.
+``--resume latest`` continues from the newest checkpoint in ``output_dir`` exactly where it stopped;
+``--output-dir`` replaces the config's ``output_dir`` (a second run of the same config beside the first).
 """
 
 from pathlib import Path
@@ -15,17 +16,23 @@ def add_parser(subparsers):
     parser.add_argument("config", type=Path, help="pretraining YAML config (see configs/pretrain-tiny.yaml)")
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                         help="a checkpoint directory, or 'latest' (the default when the flag is given alone)")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="checkpoints and log.jsonl go here instead of the config's output_dir")
     parser.add_argument("--until-step", type=int, default=None,
                         help="stop (and checkpoint) after this optimizer step; the schedule still spans max_steps")
-    parser.add_argument("--output-dir", help="run folder (default: the config's output_dir)")
     parser.set_defaults(func=run)
 
 
 def run(args):
+    import dataclasses
+
     from ..training.pretrain_config import PretrainConfig
     from ..training.pretrainer import Pretrainer
 
-    trainer = Pretrainer(PretrainConfig.from_yaml(args.config, output_dir=args.output_dir), resume_from=args.resume)
+    config = PretrainConfig.from_yaml(args.config)
+    if args.output_dir is not None:
+        config = dataclasses.replace(config, output_dir=str(args.output_dir))
+    trainer = Pretrainer(config, resume_from=args.resume)
     history = trainer.train(until_step=args.until_step)
     if trainer.accelerator.is_main_process and history:
         print(f"step {history[-1]['step']}: loss {history[0]['loss']:.4f} (step {history[0]['step']}) -> "

@@ -14,6 +14,8 @@ released                                    converted
 ``lm_head.*``                               ``language_model.lm_head.*``
 ==========================================  =================================================
 
+The converted names are the package's serialized layout, the one ``save_pretrained`` writes (transformers'
+weight-conversion mapping of `modeling_onevision_llava` maps them onto ``model.*`` / ``lm_head`` on load).
 The vision config is inferred from the weights (hidden size from ``patch_embedding``, layers by counting,
 intermediate size from ``fc1``, heads = hidden / 64 as in every published size, ``use_head`` from ``head.*``,
 ``layer_norm_type`` from the presence of layer-norm biases) unless a config directory is given. The released
@@ -139,11 +141,15 @@ def rename_released_weights(state_dict: dict[str, torch.Tensor], projector_type:
 
 
 def check_against_model(renamed: dict[str, torch.Tensor], config: OneVisionLlavaConfig) -> dict[str, torch.Tensor]:
-    """Compare names and shapes with the model the config builds (on the meta device, no memory); drop tied copies."""
+    """Compare names and shapes with what ``save_pretrained`` of the model the config builds writes (built on the
+    meta device, no memory); drop tied copies."""
+    from transformers.core_model_loading import revert_weight_conversion
+
     with torch.device("meta"):
         model = OneVisionLlavaForConditionalGeneration(config)
-    expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
-    tied = model.all_tied_weights_keys  # {target: source}, e.g. the LM head tied to the input embeddings
+    state = model.state_dict()
+    tied = revert_weight_conversion(model, {name: state[name] for name in model.all_tied_weights_keys})  # targets
+    expected = {name: tensor.shape for name, tensor in revert_weight_conversion(model, state).items()}
     renamed = {name: tensor for name, tensor in renamed.items() if name not in tied}
     missing = sorted(set(expected) - set(renamed) - set(tied))
     unexpected = sorted(set(renamed) - set(expected))

@@ -4,6 +4,12 @@
 batch's images and videos packed into one encoder call by the model); ``loglikelihood`` scores continuations
 the same way with one forward pass per batch. Each document's visuals become ``<image>`` / ``<video>`` parts
 of one user turn, in their order, followed by the prompt text; the processor's chat template formats the turn.
+
+``batch_size`` is a number, or ``"auto"`` (lmms-eval's ``--batch_size auto``; ``"auto:N"`` is taken as ``"auto"``):
+batches start at ``max_batch_size`` and halve whenever a batch runs out of memory (accelerate's
+``should_reduce_batch_size``: CUDA, XPU and CPU allocator errors), the failed batch is retried at the smaller size
+and that size is kept. On a CPU the operating system rarely reports an allocation failure as an error (it ends
+the process instead), so bound ``max_batch_size`` there.
 """
 
 from dataclasses import dataclass
@@ -15,6 +21,7 @@ from ..errors import OneVisionInputError
 from .runner import Generation, GenerationRequest
 
 GREEDY_DEFAULTS = {"max_new_tokens": 128, "temperature": 0.0, "top_p": None, "num_beams": 1}
+DEFAULT_MAX_BATCH_SIZE = 64  # where batch_size="auto" starts (lm-evaluation-harness' HFLM default)
 
 
 @dataclass
@@ -26,6 +33,34 @@ class LoglikelihoodRequest:
     visuals: list
 
 
+@dataclass(frozen=True)
+class ContinuationScore:
+    """How a model scores a continuation of a prompt."""
+
+    log_probability: float  # log P(continuation | prompt, visuals), summed over the continuation's tokens
+    num_tokens: int
+    is_greedy: bool  # greedy decoding from the prompt would produce exactly the continuation
+
+    @property
+    def mean_loss(self) -> float:
+        """The mean cross-entropy per continuation token (what ``model(..., labels=...).loss`` gives)."""
+        return -self.log_probability / self.num_tokens
+
+
+def parse_batch_size(value: int | str) -> tuple[int | None, bool]:
+    """``4`` / ``"4"`` -> ``(4, False)``; ``"auto"`` / ``"auto:N"`` -> ``(None, True)``."""
+    text = str(value).strip()
+    if text == "auto" or text.startswith("auto:"):
+        return None, True
+    try:
+        size = int(text)
+    except ValueError:
+        raise OneVisionInputError(f"batch_size must be a positive integer or 'auto', got {value!r}.") from None
+    if size < 1:
+        raise OneVisionInputError(f"batch_size must be at least 1, got {size}.")
+    return size, False
+
+
 def _is_video(visual) -> bool:
     return isinstance(visual, (str, Path))
 
@@ -33,18 +68,21 @@ def _is_video(visual) -> bool:
 class OneVisionLlavaAdapter:
     """Evaluation interface (`runner.GenerationModel`, plus ``loglikelihood``) of a OneVision-LLaVA model."""
 
-    def __init__(self, model, processor, batch_size: int = 1):
-        if batch_size < 1:
-            raise OneVisionInputError(f"batch_size must be at least 1, got {batch_size}.")
+    def __init__(self, model, processor, batch_size: int | str = 1, max_batch_size: int | None = None):
+        size, self.auto_batch_size = parse_batch_size(batch_size)
+        max_batch_size = DEFAULT_MAX_BATCH_SIZE if max_batch_size is None else int(max_batch_size)
+        if max_batch_size < 1:
+            raise OneVisionInputError(f"max_batch_size must be at least 1, got {max_batch_size}.")
         self.model = model.eval()
         self.processor = processor
         self.processor.tokenizer.padding_side = "left"
-        self.batch_size = batch_size
+        self.batch_size = max_batch_size if self.auto_batch_size else size
         self.visual_token_ids = torch.tensor([processor.image_token_id, processor.video_token_id])
 
     @classmethod
-    def from_pretrained(cls, path, batch_size: int = 1, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32) -> "OneVisionLlavaAdapter":
+    def from_pretrained(cls, path, batch_size: int | str = 1, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32, max_batch_size: int | None = None
+                        ) -> "OneVisionLlavaAdapter":
         """Load a saved model directory (model + processor, as `make-tiny-llava` or training writes it)."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -54,7 +92,7 @@ class OneVisionLlavaAdapter:
         if not (path / "config.json").is_file():
             raise OneVisionInputError(f"{path} is not a saved model directory (no config.json).")
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device)
-        return cls(model, AutoProcessor.from_pretrained(path), batch_size)
+        return cls(model, AutoProcessor.from_pretrained(path), batch_size, max_batch_size)
 
     @property
     def device(self) -> torch.device:
@@ -80,10 +118,26 @@ class OneVisionLlavaAdapter:
 
     def generate_until(self, requests: list[GenerationRequest]) -> list[Generation]:
         """Greedy (or sampled, with ``temperature`` > 0) answers, cut at the first ``until`` string."""
-        generations = []
-        for start in range(0, len(requests), self.batch_size):
-            generations += self._generate_batch(requests[start:start + self.batch_size])
-        return generations
+        return self._in_batches(requests, self._generate_batch)
+
+    def _in_batches(self, requests: list, run_batch) -> list:
+        """``run_batch`` over consecutive batches of ``batch_size`` requests, halving the size on out-of-memory
+        errors in ``auto`` mode (the failed batch is run again)."""
+        from accelerate.utils.memory import clear_device_cache, should_reduce_batch_size
+
+        results, start = [], 0
+        while start < len(requests):
+            size = self.batch_size
+            try:
+                results += run_batch(requests[start:start + size])
+            except Exception as error:
+                if not (self.auto_batch_size and size > 1 and should_reduce_batch_size(error)):
+                    raise
+                self.batch_size = size // 2
+                clear_device_cache(garbage_collection=True)
+                continue
+            start += size
+        return results
 
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
         kwargs = {**GREEDY_DEFAULTS, **requests[0].generation_kwargs}
@@ -111,14 +165,12 @@ class OneVisionLlavaAdapter:
         counts = self._visual_token_counts(inputs["input_ids"])
         return [Generation(_cut_at_stop(answer, until), count) for answer, count in zip(answers, counts)]
 
-    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
-        """(log P(continuation | prompt, visuals), whether greedy decoding would produce the continuation)."""
-        results = []
-        for start in range(0, len(requests), self.batch_size):
-            results += self._loglikelihood_batch(requests[start:start + self.batch_size])
-        return results
+    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[ContinuationScore]:
+        """Each continuation's log-probability given its prompt and visuals, its token count, and whether greedy
+        decoding would produce it."""
+        return self._in_batches(requests, self._loglikelihood_batch)
 
-    def _loglikelihood_batch(self, requests: list[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
+    def _loglikelihood_batch(self, requests: list[LoglikelihoodRequest]) -> list[ContinuationScore]:
         contexts = [self.chat_prompt(request.prompt, request.visuals) for request in requests]
         texts = [context + request.continuation for context, request in zip(contexts, requests)]
         tokenizer = self.processor.tokenizer
@@ -136,7 +188,7 @@ class OneVisionLlavaAdapter:
         for row, length in enumerate(lengths):
             row_log_probs, row_targets = log_probs[row, -length:], targets[row, -length:]  # (n, V), (n,)
             total = row_log_probs.gather(-1, row_targets[:, None]).sum().item()
-            results.append((total, bool((row_log_probs.argmax(-1) == row_targets).all())))
+            results.append(ContinuationScore(total, length, bool((row_log_probs.argmax(-1) == row_targets).all())))
         return results
 
 

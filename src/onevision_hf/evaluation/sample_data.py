@@ -1,11 +1,11 @@
 """Procedural sample data for every bundled task, in the published schemas, with answers known by construction.
 
-``python -m onevision_hf.evaluation.sample_data assets/eval-data`` rewrites the bundled data: charts drawn with
-matplotlib from known tables, forms and receipts rendered with known field values, real photographs and a
-scanned page from scikit-image's shipped data (the generator's only extra dependency, ``pip install
-scikit-image``), and short H.264 clips of objects whose motion and events the questions ask about (plus a clip of
-the bundled ``carphone`` sequence). The data is small (under 1 MB) so the runner works on a fresh clone;
-every task's layout under the root is the one its YAML and ``utils.py`` read.
+``python -m onevision_hf.evaluation.sample_data src/onevision_hf/evaluation/tasks`` rewrites the bundled data
+(beside the task files): charts drawn with matplotlib from known tables, forms and receipts rendered with known
+field values, real photographs and a scanned page from scikit-image's shipped data (the generator's only extra
+dependency, ``pip install scikit-image``), and short H.264 clips of objects whose motion and events the questions
+ask about (plus a clip of the bundled ``carphone`` sequence). The data is small (under 1 MB) so the runner works
+on a fresh clone; every task's layout under the root is the one its YAML and ``<task>_utils.py`` read.
 """
 
 import argparse
@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..resources import bundled
 from ..synthetic_video import write_video
 
 VIDEO_SIZE = 112  # pixels, square clips
 VIDEO_RATE = 8  # frames per second
-CARPHONE = Path(__file__).resolve().parents[3] / "assets" / "media" / "carphone-176x144-h264.mp4"
+CARPHONE = "media/carphone-176x144-h264.mp4"  # bundled
 COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
 
 
@@ -284,7 +285,7 @@ def _write_carphone_clip(path: Path, num_frames: int = 48) -> None:
     """The first frames of the bundled real ``carphone`` sequence (a man talking in a car), re-encoded small."""
     import av
 
-    with av.open(str(CARPHONE)) as container:
+    with av.open(str(bundled(CARPHONE))) as container:
         frames = [frame.to_ndarray(format="rgb24") for _, frame in zip(range(num_frames), container.decode(video=0))]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_video(path, frames, rate=VIDEO_RATE, options={"crf": "30", "threads": "1"})
@@ -421,7 +422,8 @@ def write_sample_data(root: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m onevision_hf.evaluation.sample_data", description=__doc__)
-    parser.add_argument("root", type=Path, help="directory to write the sample data to (e.g. assets/eval-data)")
+    parser.add_argument("root", type=Path,
+                        help="directory to write the sample data to (bundled: src/onevision_hf/evaluation/tasks)")
     args = parser.parse_args(argv)
     for path in write_sample_data(args.root):
         print(path)

@@ -1,21 +1,31 @@
 """Evaluation tasks as data: lmms-eval's task YAML (``dataset_path``, ``doc_to_text``, ``metric_list``, ...) read
 without lmms-eval, so the same files run here and under ``lmms-eval --include_path``.
 
-Supported keys: ``task``, ``include``, ``dataset_path`` / ``dataset_name`` / ``dataset_kwargs`` (``data_files``,
-``load_from_disk``), ``test_split``, ``output_type`` (``generate_until``), ``doc_to_visual`` / ``doc_to_text`` /
-``doc_to_target`` (a column name or a ``!function``), ``generation_kwargs``, ``process_results``, ``metric_list``
-(``aggregation``: ``mean`` or a ``!function``), ``lmms_eval_specific_kwargs`` (the ``default`` entry) and
-``score_key``. ``!function utils.name`` loads ``name`` from ``utils.py`` beside the YAML, as lmms-eval does.
+Supported keys: ``task``, ``tag``, ``include``, ``dataset_path`` / ``dataset_name`` / ``dataset_kwargs``
+(``data_files``, ``load_from_disk``), ``test_split``, ``output_type`` (``generate_until``), ``doc_to_visual`` /
+``doc_to_text`` / ``doc_to_target`` (a column name or a ``!function``), ``generation_kwargs``,
+``fewshot_delimiter``, ``process_results``, ``metric_list`` (``aggregation``: ``mean`` or a ``!function``),
+``lmms_eval_specific_kwargs`` (the ``default`` entry) and ``score_key``. ``!function name.attr`` loads ``attr`` from
+``name.py`` beside the YAML (else the importable module ``name``), as lmms-eval does.
 
-Data is read from local files only: relative ``data_files`` (and a relative ``load_from_disk`` directory) are
-resolved against the data root, and so are relative media paths that ``doc_to_visual`` returns (the layout of
-lmms-eval's ``$HF_HOME`` cache: ``videomme/data/<videoID>.mp4``, ...). The bundled sample data
-(``assets/eval-data``) is the default root.
+**Where data comes from.** Data is read from local files only. Relative ``data_files`` (and a relative
+``load_from_disk`` directory) and relative media paths resolve against the task's *data root*: the folder of the
+task file, which is lmms-eval 0.7.3's rule for ``data_files`` (``lmms_eval/utils.py``, ``_resolve_local_data_files``,
+line 968), or ``--data-root`` when given; never the working directory. Media paths follow the layout of lmms-eval's
+``$HF_HOME`` cache (``videomme/data/<videoID>.mp4``, ...). The bundled tasks sit at the top of `TASKS_DIR` with
+their sample data beneath them, so they run from any folder under both runners; the task functions build media
+paths with `media_path`, which takes the data root from the ``data_root`` entry `load_task` adds to
+``lmms_eval_specific_kwargs`` (lmms-eval adds none: the task file's folder).
 
-Bundled tasks are named ``<published task>_local`` (lmms-eval's own task of the published name reads the hub and
-would shadow them under ``--include_path``) and tagged with the short name: `resolve_task_names` accepts both.
+**Names.** Bundled tasks are named ``<published task>_local`` and tagged ``onevision_hf_local`` (all of them) and
+``mvbench_local`` (the MVBench sub-tasks): none of these names is one of lmms-eval's own tasks or tags, which
+would win over an ``--include_path`` task of the same name (``lmms_eval/tasks/__init__.py``, line 72) and read
+the hub. `resolve_task_names` accepts task names and tags.
+
+**Generation defaults** are lmms-eval's (`generation_kwargs_with_defaults`).
 """
 
+import difflib
 import importlib.util
 import inspect
 from collections.abc import Callable
@@ -28,8 +38,32 @@ from ..errors import OneVisionInputError
 from .metrics import aggregate_mean, mean_stderr
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
-BUNDLED_DATA_ROOT = Path(__file__).resolve().parents[3] / "assets" / "eval-data"
 SUPPORTED_OUTPUT_TYPES = ("generate_until",)
+DATA_ROOT_KEY = "data_root"  # the lmms_eval_specific_kwargs entry that carries --data-root to the task functions
+LMMS_EVAL_FEWSHOT_DELIMITER = "\n\n"  # lmms_eval/api/task.py, line 133: TaskConfig.fewshot_delimiter
+
+
+def media_path(prompt_kwargs: dict | None, task_dir: Path, *parts: str) -> str:
+    """A media file of a task, ``parts`` under its data root: ``prompt_kwargs["data_root"]`` when `load_task` set it
+    (``--data-root``, or the task file's folder), else ``task_dir`` (under lmms-eval: the task functions' folder,
+    which is the task file's)."""
+    root = Path((prompt_kwargs or {}).get(DATA_ROOT_KEY) or task_dir)
+    return str(root.joinpath(*parts))
+
+
+def generation_kwargs_with_defaults(config: dict) -> dict:
+    """A task's generation kwargs as lmms-eval 0.7.3 completes them (``lmms_eval/api/task.py``, lines 178-196,
+    ``TaskConfig.__post_init__``): ``temperature`` as a float, ``until`` defaulting to ``[fewshot_delimiter]``
+    (``"\\n\\n"``), and ``{"until": [...], "do_sample": False}`` for a task that gives none."""
+    delimiter = config.get("fewshot_delimiter", LMMS_EVAL_FEWSHOT_DELIMITER)
+    kwargs = config.get("generation_kwargs")
+    if kwargs is None:
+        return {"until": None if delimiter is None else [delimiter], "do_sample": False}
+    kwargs = dict(kwargs)
+    if "temperature" in kwargs:
+        kwargs["temperature"] = float(kwargs["temperature"])
+    kwargs.setdefault("until", [delimiter])
+    return kwargs
 
 
 @dataclass(frozen=True)
@@ -126,9 +160,34 @@ def resolve_task_names(names: list[str], include_paths: list[Path] = ()) -> list
         matches = [name] if name in index else [task for task, (_, tags) in index.items() if name in tags]
         if not matches:
             known = sorted(set(index) | {tag for _, tags in index.values() for tag in tags})
-            raise OneVisionInputError(f"unknown task {name!r}; known tasks and tags: {', '.join(known)}.")
+            close = [known_name for known_name in known if known_name.startswith(f"{name}_")]
+            close = close or difflib.get_close_matches(name, known, n=3)
+            hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+            raise OneVisionInputError(f"unknown task {name!r}{hint}; known tasks and tags: {', '.join(known)}.")
         resolved += [task for task in matches if task not in resolved]
     return resolved
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """What a task file declares, read without importing its functions or loading its data."""
+
+    name: str
+    tags: list[str]
+    metrics: list[str]
+    data_files: list[str]  # as written: relative to the task's data root
+    path: Path
+
+
+def task_summaries(include_paths: list[Path] = ()) -> list[TaskSummary]:
+    """Every task of the bundled folder and ``include_paths``, sorted by name."""
+    summaries = []
+    for name, (path, tags) in sorted(_task_index(include_paths).items()):
+        config = _read_yaml_names(path)
+        data_files = (config.get("dataset_kwargs") or {}).get("data_files") or config.get("dataset_path") or []
+        summaries.append(TaskSummary(name, tags, [entry["metric"] for entry in config.get("metric_list") or []],
+                                     _flatten(data_files), path))
+    return summaries
 
 
 def _task_index(include_paths: list[Path]) -> dict[str, tuple[Path, list[str]]]:
@@ -155,18 +214,21 @@ def _read_yaml_names(path: Path) -> dict:
 
 
 def load_task(name: str, data_root: Path | None = None, include_paths: list[Path] = ()) -> EvalTask:
-    """The task ``name`` with its evaluated split loaded from local files under ``data_root``."""
+    """The task ``name`` with its evaluated split loaded from local files under ``data_root`` (default: the folder
+    of the task file)."""
     index = _task_index(include_paths)
     if name not in index:
         raise OneVisionInputError(f"unknown task {name!r}; known tasks: {', '.join(sorted(index))}.")
-    config = read_task_yaml(index[name][0])
-    data_root = Path(data_root) if data_root is not None else BUNDLED_DATA_ROOT
+    path = index[name][0]
+    config = read_task_yaml(path)
+    data_root = (Path(data_root) if data_root is not None else path.parent).resolve()
     if not data_root.is_dir():
         raise OneVisionInputError(f"data root {data_root} is not a directory; pass --data-root.")
     output_type = config.get("output_type", "generate_until")
     if output_type not in SUPPORTED_OUTPUT_TYPES:
         raise OneVisionInputError(f"task {name!r}: output_type {output_type!r} is not one of {SUPPORTED_OUTPUT_TYPES}.")
-    prompt_kwargs = (config.get("lmms_eval_specific_kwargs") or {}).get("default", {})
+    prompt_kwargs = {**(config.get("lmms_eval_specific_kwargs") or {}).get("default", {}),
+                     DATA_ROOT_KEY: str(data_root)}
     return EvalTask(
         name=name,
         docs=_load_split(name, config, data_root),
@@ -176,7 +238,7 @@ def load_task(name: str, data_root: Path | None = None, include_paths: list[Path
         doc_to_target=_doc_function(config, "doc_to_target", None),
         process_results=config["process_results"],
         metrics=[_metric(name, entry) for entry in config["metric_list"]],
-        generation_kwargs=dict(config.get("generation_kwargs") or {}),
+        generation_kwargs=generation_kwargs_with_defaults(config),
         score_key=config.get("score_key", "score"),
     )
 

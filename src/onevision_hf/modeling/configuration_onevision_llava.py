@@ -25,6 +25,8 @@ class OneVisionLlavaConfig(PreTrainedConfig):
         projector_hidden_act: activation between the projector's two linear layers.
         vision_feature_layer: index into the encoder's ``hidden_states`` (the input of every layer, then the
             encoder output before ``layernorm_post``); the released default -2 is the input of the last layer.
+        tie_word_embeddings: tie ``lm_head`` to the LM's input embeddings (taken from ``text_config`` when it ties
+            them, as transformers' LLaVA does).
     """
 
     model_type = "onevision_llava"
@@ -40,9 +42,12 @@ class OneVisionLlavaConfig(PreTrainedConfig):
     projector_type: str = "mlp2x_gelu"
     projector_hidden_act: str = "gelu"
     vision_feature_layer: int = -2
+    tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
+            self.tie_word_embeddings = True  # the LM head now sits on this model, its tying with it
         if self.projector_type not in PROJECTOR_TYPES:
             raise OneVisionConfigError(
                 f"projector_type must be one of {PROJECTOR_TYPES}, got {self.projector_type!r}."

@@ -1,9 +1,16 @@
 """OneVision-LLaVA: the OneVision encoder inside any Hugging Face causal LM.
 
+Laid out like transformers' LLaVA: `OneVisionLlavaModel` (``vision_tower``, ``multi_modal_projector``,
+``language_model``: the LM's base model) and `OneVisionLlavaForConditionalGeneration` (``model`` + ``lm_head``).
+Checkpoints keep the layout the package always wrote (``vision_tower.*``, ``multi_modal_projector.*``,
+``language_model.model.*``, ``language_model.lm_head.*``): transformers' weight-conversion mapping registered below
+renames them on load and back on ``save_pretrained``, as it does for its own LLaVA checkpoints.
+
 The processor expands every ``<image>`` / ``<video>`` placeholder into as many placeholder tokens as the projector
 yields for that sample (`projectors.num_visual_tokens`); the model encodes all visual samples of the batch in one
 packed encoder call, projects them, and ``masked_scatter``s the tokens into the placeholder positions of the LLM's
 input embeddings, images into image placeholders and videos into video placeholders, each in text order.
+Placeholders without visual inputs are embedded as ordinary tokens (with a warning), as transformers' LLaVA does.
 
 Positions reaching the LLM: visual tokens keep the encoder's (t, h, w) order (the processors emit patches sorted
 by (t, h, w); the 2x2 merge sorts its blocks by (t, h // 2, w // 2)), but the LLM sees them as a flat run of 1-D
@@ -14,17 +21,21 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM
+from transformers import AutoModel
 from transformers.cache_utils import Cache
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import WeightRenaming
 from transformers.generation import GenerationMixin
-from transformers.modeling_outputs import ModelOutput
-from transformers.modeling_utils import PreTrainedModel
+from transformers.modeling_outputs import MultimodalBaseModelOutputWithPast, MultimodalCausalLMOutputWithPast
+from transformers.modeling_utils import PreTrainedModel, slice_logits_to_keep
+from transformers.utils import logging
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 
 from ..errors import OneVisionInputError
+from ..hub_code import HubCodeMixin
 from .configuration_onevision_llava import OneVisionLlavaConfig
-from .modeling_onevision_encoder import OneVisionEncoderModel
+from .modeling_onevision_encoder import OneVisionEncoderModel, OneVisionPackedOutput
 from .packing import (
     PackedVisionInputs,
     check_packed_inputs,
@@ -34,29 +45,61 @@ from .packing import (
 )
 from .projectors import build_projector, num_visual_tokens
 
+logger = logging.get_logger(__name__)
+
 IMAGE_INPUT_NAMES = ("pixel_values", "patch_positions", "cu_seqlens")
 VIDEO_INPUT_NAMES = ("pixel_values_videos", "video_patch_positions", "video_cu_seqlens")
 VISUAL_INPUT_NAMES = IMAGE_INPUT_NAMES + VIDEO_INPUT_NAMES
 
+# The serialized layout (what the package always wrote) -> the modules: transformers' own LLaVA mappings, verbatim. The
+# LM part assumes the causal LM keeps its base model under `model` (Qwen2, Qwen3, Llama, Mistral, Gemma, ...).
+register_checkpoint_conversion_mapping("onevision_llava", [
+    WeightRenaming(source_patterns=r"^language_model.lm_head", target_patterns="lm_head"),
+    WeightRenaming(source_patterns=r"^language_model", target_patterns="model.language_model"),
+    WeightRenaming(source_patterns=r"^vision_tower", target_patterns="model.vision_tower"),
+    WeightRenaming(source_patterns=r"^multi_modal_projector", target_patterns="model.multi_modal_projector"),
+], overwrite=True)
+register_checkpoint_conversion_mapping("OneVisionLlavaModel", [
+    WeightRenaming(source_patterns=r"^language_model.model", target_patterns="language_model"),
+], overwrite=True)
+
+
+class ProjectedVisualTokens:
+    """``image_hidden_states`` / ``video_hidden_states``: all projected tokens of a modality, (M, D_text), in the
+    order they fill the placeholders (the concatenation of ``image_outputs.pooler_output``)."""
+
+    @property
+    def image_hidden_states(self) -> torch.Tensor | None:
+        return _concatenated_tokens(self.image_outputs)
+
+    @property
+    def video_hidden_states(self) -> torch.Tensor | None:
+        return _concatenated_tokens(self.video_outputs)
+
+
+def _concatenated_tokens(outputs) -> torch.Tensor | None:
+    return None if outputs is None else torch.cat(outputs.pooler_output)
+
 
 @dataclass
-class OneVisionLlavaCausalLMOutputWithPast(ModelOutput):
+class OneVisionLlavaModelOutputWithPast(ProjectedVisualTokens, MultimodalBaseModelOutputWithPast):
+    r"""
+    last_hidden_state: (B, L, D_text) the LM base model's output.
+    image_outputs / video_outputs: the encoder's `OneVisionPackedOutput` for that modality's samples, with
+        ``pooler_output`` replaced, as in transformers' LLaVA, by the projected LLM tokens: a tuple of one
+        (M_i, D_text) tensor per image / video.
+    """
+
+
+@dataclass
+class OneVisionLlavaCausalLMOutputWithPast(ProjectedVisualTokens, MultimodalCausalLMOutputWithPast):
     r"""
     loss: next-token loss when ``labels`` are given.
     logits: (B, L, vocab) scores of the LM head.
     cache: the KV cache to continue generation with.
     hidden_states / attentions: the LLM's, when asked for.
-    image_hidden_states: (M_image, D_text) projected image tokens, as scattered into the placeholders.
-    video_hidden_states: (M_video, D_text) projected video tokens, as scattered into the placeholders.
+    image_outputs / video_outputs: as in `OneVisionLlavaModelOutputWithPast`.
     """
-
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    cache: Cache | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-    image_hidden_states: torch.Tensor | None = None
-    video_hidden_states: torch.Tensor | None = None
 
 
 def _packed_modality(name: str, pixel_values, patch_positions, cu_seqlens, patch_size: int, patch_dim: int):
@@ -74,9 +117,9 @@ def _packed_modality(name: str, pixel_values, patch_positions, cu_seqlens, patch
     return PackedVisionInputs(pixel_values, patch_positions, cu_seqlens)
 
 
-class OneVisionLlavaPreTrainedModel(PreTrainedModel):
+class OneVisionLlavaPreTrainedModel(HubCodeMixin, PreTrainedModel):
     config_class = OneVisionLlavaConfig
-    base_model_prefix = ""
+    base_model_prefix = "model"
     main_input_name = "input_ids"
     input_modalities = ("image", "video", "text")
     supports_gradient_checkpointing = True
@@ -86,15 +129,42 @@ class OneVisionLlavaPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = False
     _supports_attention_backend = True
 
+    def hub_auto_map(self) -> dict:
+        """What a hub folder of this model names (`hub_code`): its config, the base model and its class."""
+        return {"config.json": {"AutoConfig": type(self.config), "AutoModel": OneVisionLlavaModel,
+                                type(self)._auto_class: type(self)}}
 
-class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, GenerationMixin):
-    """``vision_tower`` (OneVision encoder) -> ``multi_modal_projector`` -> ``language_model`` (any causal LM)."""
+
+def _modality_outputs(encoded: OneVisionPackedOutput, rows: slice, packed: PackedVisionInputs, tokens: torch.Tensor,
+                      token_offsets: list[int], upstream: bool, output_hidden_states: bool,
+                      output_attentions: bool) -> OneVisionPackedOutput:
+    """One modality's share of a joint encoder call: its rows (as (B, L, D) for upstream-style pixels), its
+    hidden states / attentions when asked for, and its projected tokens per sample as ``pooler_output``."""
+
+    def shaped(states: torch.Tensor) -> torch.Tensor:
+        states = states[rows]
+        return states.view(packed.cu_seqlens.shape[0] - 1, -1, states.shape[-1]) if upstream else states
+
+    attentions = None
+    if output_attentions and encoded.attentions:
+        attentions = tuple(weights[..., rows, rows] for weights in encoded.attentions)  # (1, H, n, n) blocks
+    return OneVisionPackedOutput(
+        last_hidden_state=shaped(encoded.last_hidden_state),
+        pooler_output=tuple(tokens[start:end] for start, end in zip(token_offsets[:-1], token_offsets[1:])),
+        hidden_states=tuple(shaped(states) for states in encoded.hidden_states) if output_hidden_states else None,
+        attentions=attentions,
+        cu_seqlens=packed.cu_seqlens,
+    )
+
+
+class OneVisionLlavaModel(OneVisionLlavaPreTrainedModel):
+    """``vision_tower`` (OneVision encoder) -> ``multi_modal_projector`` -> ``language_model`` (the LM's base model)."""
 
     def __init__(self, config: OneVisionLlavaConfig):
         super().__init__(config)
         self.vision_tower = OneVisionEncoderModel(config.vision_config)
         self.multi_modal_projector = build_projector(config)
-        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Module:
@@ -102,12 +172,6 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
 
     def set_input_embeddings(self, value: nn.Module):
         self.language_model.set_input_embeddings(value)
-
-    def get_output_embeddings(self) -> nn.Module:
-        return self.language_model.get_output_embeddings()
-
-    def set_output_embeddings(self, value: nn.Module):
-        self.language_model.set_output_embeddings(value)
 
     def get_visual_features(
         self,
@@ -117,11 +181,13 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
         pixel_values_videos: torch.Tensor | None = None,
         video_patch_positions: torch.Tensor | None = None,
         video_cu_seqlens: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Encode every image and video sample in ONE packed encoder call; return (image tokens, video tokens).
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> tuple[OneVisionPackedOutput | None, OneVisionPackedOutput | None]:
+        """Encode every image and video sample in ONE packed encoder call; return (image outputs, video outputs).
 
-        Image inputs come first in the packed call, videos after; each result is (M, D_text) packed LLM tokens in
-        sample order, or None when that modality is absent.
+        Images come first in the packed call, videos after. Each result is the encoder's output for that modality
+        (None when absent) with ``pooler_output`` holding the projected LLM tokens, one (M_i, D_text) per sample.
         """
         vision_config = self.config.vision_config
         patch_dim = vision_config.num_channels * vision_config.patch_size**2
@@ -132,20 +198,51 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
         parts = [part for part in (images, videos) if part is not None]
         if not parts:
             return None, None
+        output_hidden_states = (output_hidden_states if output_hidden_states is not None
+                                else vision_config.output_hidden_states)
+        output_attentions = output_attentions if output_attentions is not None else vision_config.output_attentions
         packed = concat_packed(parts)
         encoded = self.vision_tower(
-            pixel_values=packed.pixel_values,  # the patch embedding casts to its weight dtype
+            pixel_values=packed.pixel_values,  # the patch embedding moves them to its device and dtype
             patch_positions=packed.patch_positions,
             cu_seqlens=packed.cu_seqlens,
-            output_hidden_states=True,
+            output_hidden_states=True,  # the features are one of them
+            output_attentions=output_attentions,
             return_dict=True,
         )
         features = encoded.hidden_states[self.config.vision_feature_layer]  # (N, D_vision)
-        tokens, offsets = self.multi_modal_projector(features, packed.patch_positions, packed.cu_seqlens)
-        if images is None:
-            return None, tokens
-        num_image_tokens = int(offsets[images.cu_seqlens.shape[0] - 1])
-        return tokens[:num_image_tokens], (tokens[num_image_tokens:] if videos is not None else None)
+        tokens, token_offsets = self.multi_modal_projector(features, packed.patch_positions, packed.cu_seqlens)
+        token_offsets = token_offsets.tolist()
+        outputs, first_row, first_sample = [], 0, 0
+        for part, upstream in ((images, cu_seqlens is None), (videos, video_cu_seqlens is None)):
+            if part is None:
+                outputs.append(None)
+                continue
+            num_rows, num_samples = part.pixel_values.shape[0], part.cu_seqlens.shape[0] - 1
+            offsets = token_offsets[first_sample:first_sample + num_samples + 1]
+            outputs.append(_modality_outputs(encoded, slice(first_row, first_row + num_rows), part, tokens, offsets,
+                                             upstream, output_hidden_states, output_attentions))
+            first_row, first_sample = first_row + num_rows, first_sample + num_samples
+        return outputs[0], outputs[1]
+
+    @can_return_tuple
+    def get_image_features(self, pixel_values: torch.Tensor, patch_positions: torch.Tensor | None = None,
+                           cu_seqlens: torch.Tensor | None = None, output_hidden_states: bool | None = None,
+                           output_attentions: bool | None = None, **kwargs) -> OneVisionPackedOutput:
+        """Images -> the encoder's output for them, ``pooler_output`` the projected tokens of each image."""
+        return self.get_visual_features(pixel_values, patch_positions, cu_seqlens,
+                                        output_hidden_states=output_hidden_states,
+                                        output_attentions=output_attentions)[0]
+
+    @can_return_tuple
+    def get_video_features(self, pixel_values_videos: torch.Tensor, video_patch_positions: torch.Tensor | None = None,
+                           video_cu_seqlens: torch.Tensor | None = None, output_hidden_states: bool | None = None,
+                           output_attentions: bool | None = None, **kwargs) -> OneVisionPackedOutput:
+        """Videos -> the encoder's output for them, ``pooler_output`` the projected tokens of each video."""
+        return self.get_visual_features(pixel_values_videos=pixel_values_videos,
+                                        video_patch_positions=video_patch_positions,
+                                        video_cu_seqlens=video_cu_seqlens, output_hidden_states=output_hidden_states,
+                                        output_attentions=output_attentions)[1]
 
     def _placeholder_mask(self, input_ids, inputs_embeds, token_id: int | None, modality: str) -> torch.Tensor:
         """(B, L) bool: where the ``modality`` placeholder tokens are."""
@@ -171,16 +268,125 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
         mask = mask.unsqueeze(-1).to(inputs_embeds.device)
         return inputs_embeds.masked_scatter(mask, features.to(inputs_embeds.device, inputs_embeds.dtype))
 
-    def _check_no_orphan_placeholders(self, input_ids, cache, present: dict[str, bool]) -> None:
-        """A prefill whose text has placeholders of a modality with no inputs is a user error, not text."""
+    def _warn_about_orphan_placeholders(self, input_ids, cache, present: dict[str, bool]) -> None:
+        """A prefill whose text has placeholders of a modality without inputs: embedded as text, as transformers'
+        LLaVA does (text-only calls stay valid), but most likely a forgotten image or video."""
         if input_ids is None or (cache is not None and cache.get_seq_length() > 0):
             return
         for modality, token_id in (("image", self.config.image_token_id), ("video", self.config.video_token_id)):
             if token_id is not None and not present[modality] and bool((input_ids == token_id).any()):
-                raise OneVisionInputError(
+                logger.warning_once(
                     f"input_ids contain {int((input_ids == token_id).sum())} {modality} placeholder tokens but no "
-                    f"{modality} inputs were given."
+                    f"{modality} inputs were given; they are embedded as ordinary tokens."
                 )
+
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        patch_positions: torch.Tensor | None = None,
+        cu_seqlens: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        video_patch_positions: torch.Tensor | None = None,
+        video_cu_seqlens: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> OneVisionLlavaModelOutputWithPast:
+        r"""
+        input_ids: (B, L) token ids, with one placeholder token per LLM token of each image / video.
+        pixel_values, patch_positions, cu_seqlens: packed image samples ((N, C*p*p), (N, 3) (t, h, w), (B_img+1,)),
+            as `OneVisionImageProcessor` returns them; (B, C, H, W) pixels without cu_seqlens are packed densely.
+        pixel_values_videos, video_patch_positions, video_cu_seqlens: packed video samples, likewise.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise OneVisionInputError("give exactly one of input_ids or inputs_embeds.")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        image_outputs, video_outputs = self.get_visual_features(
+            pixel_values, patch_positions, cu_seqlens, pixel_values_videos, video_patch_positions, video_cu_seqlens,
+            output_hidden_states=kwargs.get("output_hidden_states"), output_attentions=kwargs.get("output_attentions"),
+        )
+        self._warn_about_orphan_placeholders(
+            input_ids, cache, {"image": image_outputs is not None, "video": video_outputs is not None}
+        )
+        for modality, outputs, token_id in (("image", image_outputs, self.config.image_token_id),
+                                            ("video", video_outputs, self.config.video_token_id)):
+            if outputs is not None:
+                inputs_embeds = self._scatter(input_ids, inputs_embeds, torch.cat(outputs.pooler_output), token_id,
+                                              modality)
+
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=use_cache,
+            return_dict=True,
+            **kwargs,
+        )
+        return OneVisionLlavaModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_outputs=image_outputs,
+            video_outputs=video_outputs,
+        )
+
+
+class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, GenerationMixin):
+    """`OneVisionLlavaModel` (``model``) and the LM head (``lm_head``)."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    _tp_plan = {"lm_head": "colwise_gather_output"}  # as transformers' LLaVA: sharded with the LM's embedding
+
+    def __init__(self, config: OneVisionLlavaConfig):
+        super().__init__(config)
+        self.model = OneVisionLlavaModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+
+    @property
+    def vision_tower(self) -> OneVisionEncoderModel:
+        return self.model.vision_tower
+
+    @property
+    def multi_modal_projector(self) -> nn.Module:
+        return self.model.multi_modal_projector
+
+    @property
+    def language_model(self) -> PreTrainedModel:
+        """The LM's base model (its head is ``lm_head``)."""
+        return self.model.language_model
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Module):
+        self.lm_head = value
+
+    def get_image_features(self, pixel_values: torch.Tensor, patch_positions: torch.Tensor | None = None,
+                           cu_seqlens: torch.Tensor | None = None, **kwargs) -> OneVisionPackedOutput:
+        """See `OneVisionLlavaModel.get_image_features`."""
+        return self.model.get_image_features(pixel_values, patch_positions, cu_seqlens, **kwargs)
+
+    def get_video_features(self, pixel_values_videos: torch.Tensor, video_patch_positions: torch.Tensor | None = None,
+                           video_cu_seqlens: torch.Tensor | None = None, **kwargs) -> OneVisionPackedOutput:
+        """See `OneVisionLlavaModel.get_video_features`."""
+        return self.model.get_video_features(pixel_values_videos, video_patch_positions, video_cu_seqlens, **kwargs)
 
     @can_return_tuple
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
@@ -203,46 +409,30 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
         **kwargs,
     ) -> OneVisionLlavaCausalLMOutputWithPast:
         r"""
-        input_ids: (B, L) token ids, with one placeholder token per LLM token of each image / video.
-        pixel_values, patch_positions, cu_seqlens: packed image samples ((N, C*p*p), (N, 3) (t, h, w), (B_img+1,)),
-            as `OneVisionImageProcessor` returns them; (B, C, H, W) pixels without cu_seqlens are packed densely.
-        pixel_values_videos, video_patch_positions, video_cu_seqlens: packed video samples, likewise.
+        The inputs of `OneVisionLlavaModel.forward`, plus
         labels: (B, L) next-token targets, -100 where no loss is taken.
+        logits_to_keep: compute logits of the last ``logits_to_keep`` positions only (0: all).
         """
-        if (input_ids is None) == (inputs_embeds is None):
-            raise OneVisionInputError("give exactly one of input_ids or inputs_embeds.")
-        if inputs_embeds is None:
-            inputs_embeds = self.get_input_embeddings()(input_ids)
-
-        image_features, video_features = self.get_visual_features(
-            pixel_values, patch_positions, cu_seqlens, pixel_values_videos, video_patch_positions, video_cu_seqlens
-        )
-        self._check_no_orphan_placeholders(
-            input_ids, cache, {"image": image_features is not None, "video": video_features is not None}
-        )
-        if image_features is not None:
-            inputs_embeds = self._scatter(input_ids, inputs_embeds, image_features, self.config.image_token_id, "image")
-        if video_features is not None:
-            inputs_embeds = self._scatter(input_ids, inputs_embeds, video_features, self.config.video_token_id, "video")
-
-        outputs = self.language_model(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            cache=cache,
-            labels=labels,
-            use_cache=use_cache,
-            logits_to_keep=logits_to_keep,
+        outputs = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
+            inputs_embeds=inputs_embeds, pixel_values=pixel_values, patch_positions=patch_positions,
+            cu_seqlens=cu_seqlens, pixel_values_videos=pixel_values_videos,
+            video_patch_positions=video_patch_positions, video_cu_seqlens=video_cu_seqlens, use_cache=use_cache,
             **kwargs,
         )
+        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size,
+                                      **kwargs)
         return OneVisionLlavaCausalLMOutputWithPast(
-            loss=outputs.loss,
-            logits=outputs.logits,
+            loss=loss,
+            logits=logits,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
-            image_hidden_states=image_features,
-            video_hidden_states=video_features,
+            image_outputs=outputs.image_outputs,
+            video_outputs=outputs.video_outputs,
         )
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
@@ -302,5 +492,5 @@ class OneVisionLlavaForConditionalGeneration(OneVisionLlavaPreTrainedModel, Gene
                 cu_seqlens_from_lengths(lengths, device=cu_seqlens.device))
 
 
-__all__ = ["OneVisionLlavaCausalLMOutputWithPast", "OneVisionLlavaForConditionalGeneration",
-           "OneVisionLlavaPreTrainedModel"]
+__all__ = ["OneVisionLlavaCausalLMOutputWithPast", "OneVisionLlavaForConditionalGeneration", "OneVisionLlavaModel",
+           "OneVisionLlavaModelOutputWithPast", "OneVisionLlavaPreTrainedModel"]

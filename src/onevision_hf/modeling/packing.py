@@ -130,7 +130,8 @@ def pack_upstream_inputs(
                 f"visible_indices must be (B, L) with B = {batch} and L >= 1, got shape "
                 f"{tuple(visible_indices.shape)}."
             )
-        if visible_indices.numel() and (visible_indices.min() < 0 or visible_indices.max() >= num_dense):
+        if (visible_indices.numel() and not torch.compiler.is_compiling()
+                and (visible_indices.min() < 0 or visible_indices.max() >= num_dense)):
             raise OneVisionInputError(
                 f"visible_indices must lie in [0, {num_dense}) (the input has {num_dense} dense patches), got "
                 f"values in [{int(visible_indices.min())}, {int(visible_indices.max())}]."
@@ -158,7 +159,7 @@ def pack_upstream_inputs(
     return PackedVisionInputs(
         pixel_values=tokens.reshape(batch * length, -1),
         patch_positions=positions.reshape(batch * length, 3),
-        cu_seqlens=cu_seqlens_from_lengths([length] * batch, device=tokens.device),
+        cu_seqlens=torch.arange(batch + 1, dtype=torch.int32, device=tokens.device) * length,  # B samples of L
     )
 
 

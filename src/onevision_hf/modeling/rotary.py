@@ -40,5 +40,7 @@ def rotate_interleaved(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x (N, H, Dh) rotated by the angles of its positions (cos/sin cast to x's dtype, as released)."""
-    return x * cos.to(x.dtype) + rotate_interleaved(x) * sin.to(x.dtype)
+    """x (N, H, Dh) rotated by the angles of its positions, computed in fp32 with the fp32 tables and returned in
+    x's dtype (for fp32 models exactly the released computation; in bf16/fp16 it avoids rounding the tables)."""
+    rotated = x.float() * cos + rotate_interleaved(x.float()) * sin
+    return rotated.to(x.dtype)

@@ -16,8 +16,10 @@ The conversions, the same for every input kind:
   floating-point data (``F`` images, float arrays and tensors) is taken as intensity in [0, 1] and scaled by 255;
   other integer arrays must already lie in [0, 255].
 
-Array layout: numpy arrays are channels-last (H, W) / (H, W, C), as Pillow and OpenCV give them; torch tensors
-are channels-first (H, W) / (C, H, W), as torchvision gives them. ``channels_first=True/False`` overrides this.
+Array layout: numpy arrays are read channels-last (H, W, C), as Pillow and OpenCV give them, and torch tensors
+channels-first (C, H, W), as torchvision gives them, unless only the other axis can hold 1-4 channels (a
+(3, H, W) numpy array, an (H, W, 3) tensor), as transformers infers it; ``channels_first=True/False`` decides.
+``convert_rgb=False`` converts no colours: anything but 3-channel RGB is refused instead.
 Anything that cannot be read raises `OneVisionInputError` naming the input and the problem.
 """
 
@@ -41,7 +43,10 @@ IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "PP
 ARRAY_MODES = ("RGB", "RGBA", "L", "LA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 
 
-def load_images(images, channels_first: bool | None = None) -> list[np.ndarray]:
+MAX_CHANNELS = 4
+
+
+def load_images(images, channels_first: bool | None = None, convert_rgb: bool = True) -> list[np.ndarray]:
     """One image or a list/tuple of images (or a 4-D batch array/tensor) -> list of (H, W, 3) uint8 arrays."""
     if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
         images = list(images)
@@ -55,21 +60,39 @@ def load_images(images, channels_first: bool | None = None) -> list[np.ndarray]:
             raise OneVisionInputError(
                 f"image {index} is a {type(image).__name__}; pass a flat list of images, one per sample."
             )
-        loaded.append(load_image(image, channels_first, name=f"image {index}" if len(images) > 1 else "image"))
+        loaded.append(load_image(image, channels_first, name=f"image {index}" if len(images) > 1 else "image",
+                                 convert_rgb=convert_rgb))
     return loaded
 
 
-def load_image(image, channels_first: bool | None = None, name: str = "image") -> np.ndarray:
+def load_image(image, channels_first: bool | None = None, name: str = "image", convert_rgb: bool = True) -> np.ndarray:
     """Any accepted input (see the module docstring) -> upright (H, W, 3) uint8 RGB array."""
-    if isinstance(image, Image.Image):
-        return pil_to_rgb(image, name)
     if isinstance(image, np.ndarray):
-        return array_to_rgb(image, channels_first=bool(channels_first), name=f"{name} (numpy array)")
+        first = infer_channels_first(image.shape, channels_first, default_first=False)
+        return array_to_rgb(image, first, f"{name} (numpy array)", convert_rgb)
     if isinstance(image, torch.Tensor):
         tensor = image.detach().cpu()
         array = (tensor.float() if tensor.is_floating_point() else tensor).numpy()  # bfloat16 has no numpy dtype
-        return array_to_rgb(array, channels_first=channels_first is not False, name=f"{name} (torch tensor)")
-    return pil_to_rgb(*decode_image(image, name))
+        first = infer_channels_first(array.shape, channels_first, default_first=True)
+        return array_to_rgb(array, first, f"{name} (torch tensor)", convert_rgb)
+    if not isinstance(image, Image.Image):
+        image, name = decode_image(image, name)
+    if not convert_rgb and image.mode != "RGB":
+        raise OneVisionInputError(
+            f"{name} is a {image.mode} image and do_convert_rgb=False: the encoder reads 3-channel RGB; pass "
+            "do_convert_rgb=True to convert it."
+        )
+    return pil_to_rgb(image, name)
+
+
+def infer_channels_first(shape: tuple[int, ...], channels_first: bool | None, default_first: bool) -> bool:
+    """Whether a 3-D array is (C, H, W): as given, else the type's default unless only the other axis fits C."""
+    if channels_first is not None or len(shape) != 3:
+        return bool(channels_first) if channels_first is not None else default_first
+    first_fits, last_fits = shape[0] <= MAX_CHANNELS, shape[-1] <= MAX_CHANNELS
+    if default_first:
+        return first_fits or not last_fits
+    return not last_fits and first_fits
 
 
 def decode_image(source, name: str) -> tuple[Image.Image, str]:
@@ -129,7 +152,7 @@ def pil_to_rgb(image: Image.Image, name: str = "image") -> np.ndarray:
     return array_to_rgb(array, channels_first=False, name=f"{name} (mode {image.mode})")
 
 
-def array_to_rgb(array: np.ndarray, channels_first: bool, name: str = "image") -> np.ndarray:
+def array_to_rgb(array: np.ndarray, channels_first: bool, name: str = "image", convert_rgb: bool = True) -> np.ndarray:
     """(H, W) / (H, W, C) (or (C, H, W) when ``channels_first``) array, C in 1..4 -> (H, W, 3) uint8 RGB."""
     if array.ndim == 3 and channels_first:
         array = np.moveaxis(array, 0, -1)  # (C, H, W) -> (H, W, C)
@@ -149,6 +172,11 @@ def array_to_rgb(array: np.ndarray, channels_first: bool, name: str = "image") -
                                   f"expected 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA).{hint}")
     if height == 0 or width == 0:
         raise OneVisionInputError(f"{name} has zero size ({height} x {width}).")
+    if not convert_rgb and channels != 3:
+        raise OneVisionInputError(
+            f"{name} has {channels} channel(s) and do_convert_rgb=False: the encoder reads 3-channel RGB; pass "
+            "do_convert_rgb=True to convert it."
+        )
     array = to_uint8(array, name)
     if channels in (2, 4):
         array = composite_on_white(array[:, :, :-1], array[:, :, -1:])

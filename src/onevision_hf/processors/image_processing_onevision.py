@@ -7,13 +7,15 @@ from huggingface_hub.errors import StrictDataclassError
 from transformers.image_processing_utils import INIT_SERVICE_KWARGS, BaseImageProcessor, BatchFeature
 from transformers.image_utils import ChannelDimension, PILImageResampling
 from transformers.processing_utils import ImagesKwargs, Unpack
+from transformers.utils import IMAGE_PROCESSOR_NAME
 
 from ..errors import OneVisionConfigError, OneVisionInputError
+from ..hub_code import HubCodeMixin
 from ..limits import check_bound
 from ..modeling.packing import cu_seqlens_from_lengths, dense_grid_positions, patchify
 from .geometry import ResizeSpec, apply_geometry, plan_geometry
 from .image_loading import load_images
-from .normalization import CLIP_MEAN, CLIP_STD, normalize_patch_rows
+from .normalization import CLIP_MEAN, CLIP_STD, check_normalization, patch_rows
 
 RESAMPLE_NAMES = {
     PILImageResampling.NEAREST: "nearest",
@@ -79,7 +81,7 @@ def resize_mode_from_clip_keys(kwargs: dict, error=OneVisionInputError) -> dict:
     return {**kwargs, "resize_mode": f"shorter-crop:{sides.pop()}"}
 
 
-class OneVisionImageProcessor(BaseImageProcessor):
+class OneVisionImageProcessor(HubCodeMixin, BaseImageProcessor):
     r"""
     Turns images into the packed input of [`OneVisionEncoderModel`], one sample per image.
 
@@ -118,6 +120,9 @@ class OneVisionImageProcessor(BaseImageProcessor):
     image_mean = CLIP_MEAN
     image_std = CLIP_STD
     do_convert_rgb = True
+
+    def hub_auto_map(self) -> dict:
+        return {IMAGE_PROCESSOR_NAME: {"AutoImageProcessor": type(self)}}
 
     def __init__(self, **kwargs: Unpack[OneVisionImageProcessorKwargs]):
         kwargs = resize_mode_from_clip_keys(kwargs, error=OneVisionConfigError)
@@ -172,16 +177,7 @@ class OneVisionImageProcessor(BaseImageProcessor):
                 f"resample={resample!r} is not supported; use PILImageResampling.BICUBIC (3), BILINEAR (2) or "
                 "NEAREST (0)."
             )
-        if do_rescale and not (isinstance(rescale_factor, (int, float)) and rescale_factor > 0):
-            raise OneVisionInputError(f"rescale_factor must be a positive number, got {rescale_factor!r}.")
-        if do_normalize:
-            for name, value in (("image_mean", image_mean), ("image_std", image_std)):
-                if len(np.atleast_1d(value)) not in (1, 3):
-                    raise OneVisionInputError(f"{name} needs 1 or 3 values (one per RGB channel), got {value!r}.")
-            if np.any(np.asarray(image_std, dtype=np.float64) <= 0):
-                raise OneVisionInputError(f"image_std must be positive, got {image_std!r}.")
-        if do_convert_rgb is False:
-            raise OneVisionInputError("do_convert_rgb=False is not supported: the encoder reads 3-channel RGB.")
+        check_normalization(do_rescale, rescale_factor, do_normalize, image_mean, image_std)
         if do_pad:
             raise OneVisionInputError("do_pad is not supported: images are packed, not padded to a common size.")
         if input_data_format not in CHANNELS_FIRST:
@@ -189,21 +185,31 @@ class OneVisionImageProcessor(BaseImageProcessor):
                 f"input_data_format must be 'channels_first', 'channels_last' or None, got {input_data_format!r}."
             )
 
-    def _preprocess_image_like_inputs(self, images, input_data_format=None, **kwargs) -> BatchFeature:
-        return self._preprocess(load_images(images, channels_first=CHANNELS_FIRST[input_data_format]), **kwargs)
+    def image_patch_positions(self, height: int, width: int, **overrides) -> np.ndarray:
+        """(N, 3) (t, h, w) positions of the patches an upright ``height`` x ``width`` image becomes (with this
+        processor's geometry, or ``resize_mode`` / ``min_pixels`` / ``max_pixels`` / ``patch_size`` overrides)."""
+        settings = {key: overrides.get(key, getattr(self, key))
+                    for key in ("resize_mode", "patch_size", "min_pixels", "max_pixels")}
+        geometry = plan_geometry(height, width, str(ResizeSpec.parse(settings["resize_mode"])), settings["patch_size"],
+                                 settings["min_pixels"], settings["max_pixels"])
+        grid_h, grid_w = geometry.grid_size
+        return dense_grid_positions(torch.arange(grid_h * grid_w), grid_h, grid_w).numpy()
+
+    def _preprocess_image_like_inputs(self, images, input_data_format=None, do_convert_rgb=None,
+                                      **kwargs) -> BatchFeature:
+        images = load_images(images, CHANNELS_FIRST[input_data_format], convert_rgb=do_convert_rgb is not False)
+        return self._preprocess(images, **kwargs)
 
     def _preprocess(self, images: list[np.ndarray], resize_mode: str, min_pixels: int | None,
                     max_pixels: int | None, patch_size: int, resample: int, do_rescale: bool, rescale_factor: float,
                     do_normalize: bool, image_mean, image_std, return_tensors=None, **kwargs) -> BatchFeature:
-        mean, std = (image_mean, image_std) if do_normalize else (0.0, 1.0)
-        scale = rescale_factor if do_rescale else 1.0
         rows, positions, grids = [], [], []
         for image in images:
             geometry = plan_geometry(*image.shape[:2], resize_mode, patch_size, min_pixels, max_pixels)
             canvas = apply_geometry(image, geometry, RESAMPLE_NAMES[resample])  # (H, W, 3) uint8
             video = torch.from_numpy(canvas).permute(2, 0, 1)[None, :, None]  # (1, 3, 1, H, W)
             patches = patchify(video, patch_size)[0].view(-1, 3, patch_size, patch_size)  # (h*w, 3, p, p)
-            rows.append(normalize_patch_rows(patches, mean, std, scale))  # (h*w, 3*p*p)
+            rows.append(patch_rows(patches, do_rescale, rescale_factor, do_normalize, image_mean, image_std))
             grid_h, grid_w = geometry.grid_size
             positions.append(dense_grid_positions(torch.arange(grid_h * grid_w), grid_h, grid_w))  # (h*w, 3)
             grids.append((grid_h, grid_w))

@@ -16,10 +16,13 @@ expanded into exactly as many placeholder tokens as the model's projector yields
 """
 
 import PIL.Image
-from transformers.processing_utils import ProcessorMixin
+import torch
+from transformers.processing_utils import MultiModalData, ProcessorMixin
+from transformers.utils import PROCESSOR_NAME
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from ..errors import OneVisionInputError
+from ..hub_code import save_with_hub_code
 from ..modeling.projectors import PROJECTOR_TYPES, num_visual_tokens
 
 IMAGE_KEYS = ("pixel_values", "patch_positions", "cu_seqlens")
@@ -73,6 +76,18 @@ class OneVisionLlavaProcessor(ProcessorMixin):
         chat_template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
         super().__init__(image_processor, tokenizer, video_processor, chat_template=chat_template, **kwargs)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``; registered with ``register_for_auto_class``, it writes a
+        self-contained hub folder (`hub_code`)."""
+        return save_with_hub_code(self, super().save_pretrained, save_directory, *args, **kwargs)
+
+    def hub_auto_map(self) -> dict:
+        """What a hub folder of this processor names (`hub_code`): it and its image and video processors."""
+        name = PROCESSOR_NAME
+        return {name: {"AutoProcessor": type(self)},
+                f"{name}#image_processor": {"AutoImageProcessor": type(self.image_processor)},
+                f"{name}#video_processor": {"AutoVideoProcessor": type(self.video_processor)}}
+
     @classmethod
     def for_model_config(cls, config, tokenizer, **processor_kwargs) -> "OneVisionLlavaProcessor":
         """Default image and video processors matching a `OneVisionLlavaConfig` (patch size, temporal grid,
@@ -120,22 +135,64 @@ class OneVisionLlavaProcessor(ProcessorMixin):
             given = len(flatten(inputs)) if inputs is not None else 0
             if in_text != given:
                 raise OneVisionInputError(
+                    f"the number of {token} tokens in the prompts should be the same as the number of {modality}s: "
                     f"the text has {in_text} {token} placeholder(s) but {given} {modality}(s) were given; put one "
                     f"{token} where each {modality} goes."
                 )
 
     def _process_images(self, images, **kwargs):
         inputs = self.image_processor(_flatten_images(images), **kwargs)
-        counts = num_visual_tokens(inputs["patch_positions"], inputs["cu_seqlens"], self.projector_type)
-        return inputs, [self.image_token * count for count in counts.tolist()]
+        return inputs, [self.replace_image_token(inputs, index) for index in range(len(inputs["cu_seqlens"]) - 1)]
 
     def _process_videos(self, videos, **kwargs):
         outputs = self.video_processor(_flatten_videos(videos), **kwargs)
-        counts = num_visual_tokens(outputs["patch_positions"], outputs["cu_seqlens"], self.projector_type)
         inputs = dict(zip(VIDEO_KEYS, (outputs[key] for key in IMAGE_KEYS)))
         if "video_metadata" in outputs:
             inputs["video_metadata"] = outputs["video_metadata"]
-        return inputs, [self.video_token * count for count in counts.tolist()]
+        return inputs, [self.replace_video_token(inputs, index) for index in range(len(inputs["video_cu_seqlens"]) - 1)]
+
+    def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
+        """The placeholder run image ``image_idx`` expands into: one ``<image>`` per LLM token it yields."""
+        return self.image_token * self._sample_tokens(image_inputs, IMAGE_KEYS, image_idx)
+
+    def replace_video_token(self, video_inputs: dict, video_idx: int, **kwargs) -> str:
+        """The placeholder run video ``video_idx`` expands into: one ``<video>`` per LLM token it yields."""
+        return self.video_token * self._sample_tokens(video_inputs, VIDEO_KEYS, video_idx)
+
+    def _sample_tokens(self, inputs: dict, keys: tuple[str, str, str], index: int) -> int:
+        _, positions_key, cu_seqlens_key = keys
+        start, end = (int(bound) for bound in inputs[cu_seqlens_key][index:index + 2])
+        return self._count_tokens(inputs[positions_key][start:end])
+
+    def _get_num_multimodal_tokens(self, image_sizes=None, video_sizes=None, images_kwargs=None, videos_kwargs=None,
+                                   **kwargs) -> MultiModalData:
+        """LLM tokens (and encoder patches) of images of ``image_sizes`` (height, width) and videos of
+        ``video_sizes`` (frames, height, width), without the pixels (transformers' helper for vLLM). A video's
+        count is exact for the ``mlp2x_gelu`` projector and for ``spatial_merge`` with 2 x 2 selection units; with
+        single-patch units the codec's choice decides how many 2 x 2 blocks are occupied, and this raises."""
+        data = {}
+        if image_sizes is not None:
+            positions = [self.image_processor.image_patch_positions(height, width, **(images_kwargs or {}))
+                         for height, width in image_sizes]
+            data["num_image_patches"] = [len(rows) for rows in positions]
+            data["num_image_tokens"] = [self._count_tokens(rows) for rows in positions]
+        if video_sizes is not None:
+            videos_kwargs = dict(videos_kwargs or {})
+            unit = videos_kwargs.get("selection_unit", self.video_processor.selection_unit)
+            if self.projector_type == "spatial_merge" and unit == 1:
+                raise OneVisionInputError(
+                    "with the spatial_merge projector and selection_unit=1 a video's token count depends on which "
+                    "patches the codec selects; it cannot be known before processing the video."
+                )
+            data["num_video_tokens"] = [
+                self._count_tokens(self.video_processor.selected_positions(frames, height, width, **videos_kwargs))
+                for frames, height, width in video_sizes
+            ]
+        return MultiModalData(**data)
+
+    def _count_tokens(self, positions) -> int:
+        """LLM tokens of one sample whose patches sit at (K, 3) ``positions``."""
+        return int(num_visual_tokens(torch.as_tensor(positions), [0, len(positions)], self.projector_type)[0])
 
     @property
     def unused_input_names(self) -> list[str]:

@@ -49,6 +49,7 @@ class VideoStreamInfo:
     frame_count: int  # frames the stream holds: header count, or video packets counted by a demux pass
     frame_count_source: str  # "header" or "packets"
     exports_motion_vectors: bool
+    fps: float | None = None  # the stream's average frame rate, when the container states one
 
 
 def display_rotation(frame: av.VideoFrame) -> int:
@@ -302,6 +303,7 @@ def probe_stream(video) -> VideoStreamInfo:
     with open_container(video) as container:
         stream = container.streams.video[0]
         codec = stream.codec_context.name
+        fps = float(stream.average_rate) if stream.average_rate else None
         frame_count, count_source = int(stream.frames or 0), "header"
         if frame_count <= 0:
             count_source = "packets"
@@ -311,7 +313,7 @@ def probe_stream(video) -> VideoStreamInfo:
                 raise OneVisionVideoError(f"{name}: demuxing failed ({error}).") from error
     if frame_count <= 0:
         raise OneVisionVideoError(f"{name}: the video stream holds no frames.")
-    return VideoStreamInfo(name, codec, frame_count, count_source, codec in MOTION_VECTOR_CODECS)
+    return VideoStreamInfo(name, codec, frame_count, count_source, codec in MOTION_VECTOR_CODECS, fps)
 
 
 def sample_frame_indices(frame_count: int, num_frames: int) -> np.ndarray:

@@ -12,7 +12,7 @@ and at most `MAX_FRAMES_IN_FLIGHT` sampled frames wait for their turn, so memory
 """
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -104,6 +104,7 @@ class VideoSelection:
         scores: (T, grid_h, grid_w) float32 patch scores the selection ranked.
         source_frame_count: frames in the video (decoded count).
         frames: (T, H, W, 3) uint8 placed frames, only when asked for (`select_video(keep_frames=True)`).
+        source_fps: the video's frame rate (the container's; for decoded frames what the caller said), or None.
     """
 
     frame_indices: np.ndarray
@@ -116,6 +117,7 @@ class VideoSelection:
     scores: np.ndarray
     source_frame_count: int
     frames: np.ndarray | None = None
+    source_fps: float | None = None
 
     @property
     def grid_size(self) -> tuple[int, int, int]:
@@ -228,8 +230,20 @@ def _reference_and_field(frame, anchor, previous, recipe: SelectionRecipe, use_c
     return reference, block_matching_field(frame.luma(), reference)
 
 
+# Chooses the decoded-frame indices to select from: (frame_count, fps or None) -> sorted (T,) int64 indices.
+FrameSampler = Callable[[int, float | None], np.ndarray]
+
+
+def _wanted_frames(frame_count: int, fps: float | None, recipe: SelectionRecipe,
+                   frame_sampler: FrameSampler | None) -> np.ndarray:
+    if frame_sampler is None:
+        return sample_frame_indices(frame_count, recipe.num_frames)
+    return np.asarray(frame_sampler(frame_count, fps), dtype=np.int64)
+
+
 def _finish(scored: _ScoredFrames, frame_indices: np.ndarray, recipe: SelectionRecipe, method: str,
-            fallback_reason: str | None, source_frame_count: int, keep_frames: bool) -> VideoSelection:
+            fallback_reason: str | None, source_frame_count: int, keep_frames: bool,
+            source_fps: float | None = None) -> VideoSelection:
     geometry = scored.geometry
     scores = np.stack(scored.scores)  # (T, gh, gw)
     grid_h, grid_w = geometry.grid_size
@@ -244,11 +258,16 @@ def _finish(scored: _ScoredFrames, frame_indices: np.ndarray, recipe: SelectionR
     patches = np.ascontiguousarray(patches.transpose(0, 3, 1, 2))  # (K, 3, p, p)
     positions = np.stack((times[chosen[:, 0]], chosen[:, 1], chosen[:, 2]), axis=1).astype(np.int64)
     return VideoSelection(frame_indices, times, positions, patches, method, fallback_reason, geometry, scores,
-                          source_frame_count, canvases if keep_frames else None)
+                          source_frame_count, canvases if keep_frames else None, source_fps)
 
 
-def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_frames: bool = False) -> VideoSelection:
-    """Select patches from a video file (path, bytes or binary file object) in one streaming decode."""
+def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_frames: bool = False,
+                 frame_sampler: FrameSampler | None = None) -> VideoSelection:
+    """Select patches from a video file (path, bytes or binary file object) in one streaming decode.
+
+    ``frame_sampler`` replaces the recipe's uniform sampling of ``num_frames`` frames (the video processor's
+    ``fps`` / ``num_frames`` / ``do_sample_frames`` arguments); a fractional budget stays a fraction of the dense
+    grid of ``num_frames`` frames, whatever frames are read."""
     info = probe_stream(video)
     use_codec = recipe.motion_source == "auto" and info.exports_motion_vectors
     fallback_reason = None
@@ -257,7 +276,7 @@ def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_fr
                            f"the {info.codec} decoder exports no motion vectors")
     frame_count = info.frame_count
     for _ in range(2):  # a second pass only when the header's frame count was wrong
-        wanted = sample_frame_indices(frame_count, recipe.num_frames)
+        wanted = _wanted_frames(frame_count, info.fps, recipe, frame_sampler)
         scored, seen = _score_stream(iter_frames(video, use_codec), wanted, recipe, use_codec, progress, info.name)
         if len(scored.scores) == len(wanted):
             break
@@ -265,12 +284,14 @@ def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_fr
     else:
         raise OneVisionVideoError(f"{info.name}: frames stopped decoding at {seen} of {info.frame_count}.")
     method = METHOD_CODEC if use_codec else METHOD_PIXEL
-    return _finish(scored, wanted, recipe, method, fallback_reason, frame_count, keep_frames)
+    return _finish(scored, wanted, recipe, method, fallback_reason, frame_count, keep_frames, info.fps)
 
 
 def select_frames(frames: Iterable[np.ndarray], recipe: SelectionRecipe, progress: bool = False,
-                  keep_frames: bool = False) -> VideoSelection:
-    """Select patches from already-decoded (H, W, 3) uint8 RGB frames (pixel-domain motion)."""
+                  keep_frames: bool = False, frame_sampler: FrameSampler | None = None,
+                  fps: float | None = None) -> VideoSelection:
+    """Select patches from already-decoded (H, W, 3) uint8 RGB frames (pixel-domain motion); ``fps`` is the
+    frame rate the caller knows them to have (for ``frame_sampler``)."""
     frames = list(frames)
     if not frames:
         raise OneVisionInputError("the video has no frames.")
@@ -283,7 +304,7 @@ def select_frames(frames: Iterable[np.ndarray], recipe: SelectionRecipe, progres
                 f"dtype {array.dtype}."
             )
         arrays.append(ArrayFrame(index, array))
-    wanted = sample_frame_indices(len(arrays), recipe.num_frames)
+    wanted = _wanted_frames(len(arrays), fps, recipe, frame_sampler)
     scored, _ = _score_stream(iter(arrays), wanted, recipe, False, progress, "frames")
     return _finish(scored, wanted, recipe, METHOD_PIXEL, "decoded frames carry no motion vectors", len(arrays),
-                   keep_frames)
+                   keep_frames, fps)

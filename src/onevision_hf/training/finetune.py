@@ -20,7 +20,9 @@ from torch import nn
 
 from ..errors import OneVisionInputError
 
-COMPONENTS = {"encoder": "vision_tower", "projector": "multi_modal_projector", "llm": "language_model"}
+# module paths of each component in `OneVisionLlavaForConditionalGeneration` (the LLM: its base model and its head)
+COMPONENTS = {"encoder": ("model.vision_tower",), "projector": ("model.multi_modal_projector",),
+              "llm": ("model.language_model", "lm_head")}
 TRAINING_MODES = ("frozen", "full", "lora")
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 MEDIA_FIELDS = {"image": "images", "images": "images", "video": "videos", "videos": "videos"}
@@ -133,12 +135,13 @@ class ConversationCollator:
 
 def lora_target_pattern(model: nn.Module, components: list[str], module_names: list[str]) -> str:
     """PEFT ``target_modules`` regex: Linear layers named ``module_names`` inside the given components."""
-    prefixes = [COMPONENTS[component] for component in components]
+    prefixes = [prefix for component in components for prefix in COMPONENTS[component]]
     pattern = rf"({'|'.join(map(re.escape, prefixes))})(\..*)?\.({'|'.join(map(re.escape, module_names))})"
     linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    for component, prefix in zip(components, prefixes):
-        if not any(re.fullmatch(pattern, name) for name in linears if name.startswith(prefix + ".")):
-            available = sorted({name.rsplit(".", 1)[-1] for name in linears if name.startswith(prefix + ".")})
+    for component in components:
+        inside = [name for name in linears if name.startswith(tuple(f"{prefix}." for prefix in COMPONENTS[component]))]
+        if not any(re.fullmatch(pattern, name) for name in inside):
+            available = sorted({name.rsplit(".", 1)[-1] for name in inside})
             raise OneVisionInputError(
                 f"LoRA on the {component}: none of its Linear layers is named {module_names}; its Linear names are "
                 f"{available}."
@@ -154,7 +157,8 @@ def configure_trainable(model, encoder: str = "frozen", projector: str = "full",
     for component, mode in modes.items():
         if mode not in TRAINING_MODES:
             raise OneVisionInputError(f"{component} mode must be one of {TRAINING_MODES}, got {mode!r}.")
-        getattr(model, COMPONENTS[component]).requires_grad_(mode == "full")
+        for path in COMPONENTS[component]:
+            model.get_submodule(path).requires_grad_(mode == "full")
     lora_components = [component for component, mode in modes.items() if mode == "lora"]
     if not lora_components:
         if all(mode == "frozen" for mode in modes.values()):
@@ -166,7 +170,8 @@ def configure_trainable(model, encoder: str = "frozen", projector: str = "full",
     lora_config = LoraConfig(
         r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         target_modules=lora_target_pattern(model, lora_components, list(lora_target_modules)),
-        modules_to_save=[COMPONENTS[component] for component, mode in modes.items() if mode == "full"] or None,
+        modules_to_save=[path for component, mode in modes.items() if mode == "full"
+                         for path in COMPONENTS[component]] or None,
     )
     return get_peft_model(model, lora_config)
 

@@ -80,9 +80,7 @@ class PretrainConfig:
     num_workers: int = 0  # DataLoader worker processes
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "PretrainConfig":
-        """The config of a YAML file; ``overrides`` (e.g. ``output_dir`` from the command line) replace its keys
-        when not None."""
+    def from_yaml(cls, path: str | Path) -> "PretrainConfig":
         path = Path(path)
         if not path.is_file():
             raise OneVisionConfigError(f"pretraining config {str(path)!r} does not exist.")
@@ -92,7 +90,7 @@ class PretrainConfig:
             raise OneVisionConfigError(f"{path}: not valid YAML ({error}).") from None
         if not isinstance(raw, dict):
             raise OneVisionConfigError(f"{path}: expected a mapping of config keys, got {type(raw).__name__}.")
-        return cls.from_dict({**raw, **{key: value for key, value in overrides.items() if value is not None}})
+        return cls.from_dict(raw)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "PretrainConfig":

@@ -1,12 +1,16 @@
 import random
+from pathlib import Path
 
 from onevision_hf.evaluation.metrics import mmmu_parse_choice
+from onevision_hf.evaluation.tasks import media_path
+
+TASK_DIR = Path(__file__).parent
 
 OPTIONS = ["A", "B", "C", "D", "E"]
 
 
-def nextqa_doc_to_visual(doc):
-    return [f"nextqa/NExTVideo/{doc['video']}.mp4"]
+def nextqa_doc_to_visual(doc, lmms_eval_specific_kwargs):
+    return [media_path(lmms_eval_specific_kwargs, TASK_DIR, "nextqa", "NExTVideo", f"{doc['video']}.mp4")]
 
 
 def nextqa_doc_to_text_mc(doc, lmms_eval_specific_kwargs):

@@ -1,6 +1,10 @@
 import string
+from pathlib import Path
 
-from onevision_hf.evaluation.metrics import aggregate_mean, mvbench_option
+from onevision_hf.evaluation.metrics import mvbench_accuracy, mvbench_option
+from onevision_hf.evaluation.tasks import media_path
+
+TASK_DIR = Path(__file__).parent
 
 VIDEO_FOLDERS = {  # MVBench's folder of each sub-task's videos
     "moving_direction": "clevrer/video_validation",
@@ -9,7 +13,8 @@ VIDEO_FOLDERS = {  # MVBench's folder of each sub-task's videos
 
 
 def mvbench_doc_to_visual(doc, lmms_eval_specific_kwargs):
-    return [f"mvbench_video/{VIDEO_FOLDERS[lmms_eval_specific_kwargs['sub_task']]}/{doc['video']}"]
+    folder = VIDEO_FOLDERS[lmms_eval_specific_kwargs["sub_task"]]
+    return [media_path(lmms_eval_specific_kwargs, TASK_DIR, "mvbench_video", folder, doc["video"])]
 
 
 def mvbench_doc_to_text(doc, lmms_eval_specific_kwargs):
@@ -25,4 +30,4 @@ def mvbench_process_results(doc, results):
 
 
 def mvbench_aggregate_results(results):
-    return aggregate_mean([result["score"] for result in results if result["pred_answer"] != ""])
+    return mvbench_accuracy(results)

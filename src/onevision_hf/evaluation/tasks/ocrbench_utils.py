@@ -1,4 +1,4 @@
-from onevision_hf.evaluation.metrics import ocrbench_contains
+from onevision_hf.evaluation.metrics import ocrbench_contains, ocrbench_final_score
 
 
 def ocrbench_doc_to_visual(doc):
@@ -12,4 +12,9 @@ def ocrbench_doc_to_text(doc, lmms_eval_specific_kwargs):
 
 def ocrbench_process_results(doc, results):
     answers = doc["answer"] if isinstance(doc["answer"], list) else [doc["answer"]]
-    return {"ocrbench_accuracy": float(ocrbench_contains(results[0].strip(), answers, doc["dataset"]))}
+    score = ocrbench_contains(results[0].strip(), answers, doc["dataset"])
+    return {"ocrbench_accuracy": {"question_type": doc["question_type"], "score": score}}
+
+
+def ocrbench_aggregate_accuracy(results):
+    return ocrbench_final_score(results)

@@ -1,8 +1,13 @@
+from pathlib import Path
+
 from onevision_hf.evaluation.metrics import first_standalone_letter
+from onevision_hf.evaluation.tasks import media_path
+
+TASK_DIR = Path(__file__).parent
 
 
-def perceptiontest_val_doc_to_visual(doc):
-    return [f"perceptiontest_val/videos/{doc['video_name']}.mp4"]
+def perceptiontest_val_doc_to_visual(doc, lmms_eval_specific_kwargs):
+    return [media_path(lmms_eval_specific_kwargs, TASK_DIR, "perceptiontest_val", "videos", f"{doc['video_name']}.mp4")]
 
 
 def perceptiontest_val_doc_to_text(doc, lmms_eval_specific_kwargs):
