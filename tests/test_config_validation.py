@@ -3,7 +3,13 @@ refused with `OneVisionConfigError` naming the key (and, for bounds, the estimat
 
 import pytest
 
-from onevision_hf import OneVisionConfigError, OneVisionEncoderConfig, OneVisionImageProcessor, OneVisionVideoProcessor
+from onevision_hf import (
+    OneVisionConfigError,
+    OneVisionEncoderConfig,
+    OneVisionImageProcessor,
+    OneVisionInputError,
+    OneVisionVideoProcessor,
+)
 from onevision_hf.modeling.configuration_onevision_llava import OneVisionLlavaConfig
 
 
@@ -38,7 +44,7 @@ def test_parameter_bound_is_overridable_by_environment(monkeypatch):
     ({"patch_size": 10000}, r"1e\+08 canvas pixels"),
 ])
 def test_video_processor_refuses_bad_or_unbounded_values(kwargs, message):
-    with pytest.raises(OneVisionConfigError, match=message):
+    with pytest.raises(OneVisionInputError, match=message):  # OneVisionConfigError, or the normalisation check's
         OneVisionVideoProcessor(**kwargs)
 
 

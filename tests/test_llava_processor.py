@@ -91,3 +91,10 @@ def test_save_and_reload_through_auto_processor(tmp_path):
     assert first.keys() == second.keys()
     for key in first:
         torch.testing.assert_close(first[key], second[key])
+
+
+@pytest.mark.parametrize("text", ["", "   ", ["Describe it.", ""]], ids=["empty", "blank", "one-of-two"])
+def test_empty_prompt_raises_naming_the_sample(text):
+    processor = processor_for(tiny_llava())
+    with pytest.raises(OneVisionInputError, match=r"text sample \d is empty"):
+        processor(text=text)

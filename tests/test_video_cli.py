@@ -38,3 +38,16 @@ def test_select_options_override_the_preset(main, tmp_path, video_files):
         assert tuple(saved["grid_size"]) == (4, 9, 9)  # 16-px patches of the reference preset on a 144 canvas
         assert len(saved["positions"]) == 4 * 7 * 9  # every content patch (rows 1-7 of 9; 3000 exceeds them)
         assert str(saved["method"]) == "codec-mv"
+
+
+@pytest.mark.parametrize("option", ["--output", "--viz"])
+def test_output_into_a_missing_folder_fails_before_the_selection_in_one_line(main, tmp_path, capsys, option):
+    not_a_video = tmp_path / "clip.mp4"
+    not_a_video.write_bytes(b"not a video")  # were the selection run first, its error would come instead
+    paths = {"--output": tmp_path / "sel.npz", "--viz": tmp_path / "sel.png"}
+    paths[option] = tmp_path / "missing" / paths[option].name
+    argv = ["select", str(not_a_video), "--output", str(paths["--output"]), "--viz", str(paths["--viz"])]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error == (f"onevision-hf select: error: {option} {paths[option]}: the folder {tmp_path / 'missing'} "
+                     "does not exist; create it first.\n")

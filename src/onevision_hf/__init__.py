@@ -20,6 +20,7 @@ from .modeling.configuration_onevision_llava import OneVisionLlavaConfig
 from .modeling.modeling_onevision_llava import OneVisionLlavaForConditionalGeneration, OneVisionLlavaModel
 from .processors import OneVisionImageProcessor
 from .processors.processing_onevision_llava import OneVisionLlavaProcessor
+from .processors.video_decoding import LocalPlaylist
 from .processors.video_processing_onevision import OneVisionVideoProcessor
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ AutoVideoProcessor.register(OneVisionEncoderConfig, OneVisionVideoProcessor, exi
 
 __all__ = [
     "AttentionBackendUnavailableError",
+    "LocalPlaylist",
     "OneVisionConfigError",
     "OneVisionEncoderConfig",
     "OneVisionEncoderModel",

@@ -57,6 +57,16 @@ def load_encoder(model: str | Path | None = None, attn_implementation: str = "sd
     return load_strict(OneVisionEncoderModel, directory, attn_implementation=attn_implementation).eval()
 
 
+def check_output_file(path: str | Path, option: str = "--output") -> Path:
+    """Refuse, before any work is done, an output file whose folder does not exist or that names a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise OneVisionInputError(f"{option} {path} is a folder; give a file name.")
+    if not path.parent.is_dir():
+        raise OneVisionInputError(f"{option} {path}: the folder {path.parent} does not exist; create it first.")
+    return path
+
+
 def video_processor_for(model: OneVisionEncoderModel, preset: str = "default", **overrides) -> OneVisionVideoProcessor:
     """A video processor whose patches and temporal grid are the encoder's."""
     config = model.config

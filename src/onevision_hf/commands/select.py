@@ -23,12 +23,15 @@ def add_parser(subparsers):
 def run(args):
     import numpy as np
 
+    from ..pipeline import check_output_file
     from ..processors.selection_visualization import save_selection_image
     from ..processors.video_processing_onevision import OneVisionVideoProcessor
 
     processor = OneVisionVideoProcessor(preset=args.preset, **selection_overrides(args))
+    for option, path in (("--output", args.output), ("--viz", args.viz)):
+        if path is not None:
+            check_output_file(path, option)  # before the selection, not after it
     selection = processor.select(args.video, progress=True, keep_frames=args.viz is not None)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         args.output,
         positions=selection.positions.astype(np.int32),
@@ -42,6 +45,5 @@ def run(args):
           + (f" (fallback: {selection.fallback_reason})" if selection.fallback_reason else "")
           + f" -> {args.output}")
     if args.viz is not None:
-        args.viz.parent.mkdir(parents=True, exist_ok=True)
         save_selection_image(selection, args.viz)
         print(f"picture -> {args.viz}")

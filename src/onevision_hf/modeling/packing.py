@@ -85,11 +85,6 @@ def _check_integer_tensor(name: str, tensor: torch.Tensor) -> None:
 
 def _check_pixel_values(pixel_values, num_channels: int | None, channel_dim: int) -> None:
     _check_tensor("pixel_values", pixel_values)
-    if not pixel_values.dtype.is_floating_point:
-        raise OneVisionInputError(
-            f"pixel_values must be a floating-point tensor (normalised pixels), got dtype {pixel_values.dtype}; "
-            "the processors produce it."
-        )
     if pixel_values.numel() == 0:
         raise OneVisionInputError(f"pixel_values is empty (shape {tuple(pixel_values.shape)}).")
     if num_channels is not None and pixel_values.dim() in (4, 5) and pixel_values.shape[channel_dim] != num_channels:

@@ -29,6 +29,15 @@ IMAGE_KEYS = ("pixel_values", "patch_positions", "cu_seqlens")
 VIDEO_KEYS = ("pixel_values_videos", "video_patch_positions", "video_cu_seqlens")
 
 
+def check_prompts(text: list[str]) -> None:
+    """An empty prompt would make a model call with no input tokens: refuse it by its index."""
+    if not text:
+        raise OneVisionInputError("text is an empty list; give one prompt per sample.")
+    for index, sample in enumerate(text):
+        if not sample.strip():
+            raise OneVisionInputError(f"text sample {index} is empty; give the prompt (and its <image> / <video>).")
+
+
 def _flatten_images(images) -> list:
     """One image, a list, a per-sample nested list, or a 4-D batch -> a flat list of images."""
     if isinstance(images, (list, tuple)):
@@ -129,6 +138,7 @@ class OneVisionLlavaProcessor(ProcessorMixin):
             )
         if not all(isinstance(sample, str) for sample in text):
             raise OneVisionInputError("text must be a string or a list of strings.")
+        check_prompts(text)
         for modality, token, inputs, flatten in (("image", self.image_token, images, _flatten_images),
                                                  ("video", self.video_token, videos, _flatten_videos)):
             in_text = sum(sample.count(token) for sample in text)

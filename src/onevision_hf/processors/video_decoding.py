@@ -262,7 +262,7 @@ class _NestedOpenGuard:
         return OneVisionVideoError(
             f"{self.name}: cannot be opened as a video: it refers to another resource ({self.refused!r}); only "
             "self-contained local video files are read. A trusted local playlist can be read as "
-            "onevision_hf.processors.video_decoding.LocalPlaylist(path)."
+            "onevision_hf.LocalPlaylist(path)."
         )
 
 
@@ -273,7 +273,7 @@ def _describe_unreadable_format(video, refused_format: bool) -> str | None:
     for signature, kind in _REFERENCE_SIGNATURES:
         if signature in head[:512]:
             return (f"it is {kind}, which refers to other files or URLs; only self-contained local video files are "
-                    "read (wrap a trusted local playlist path in onevision_hf.processors.video_decoding.LocalPlaylist)")
+                    "read (wrap a trusted local playlist path in onevision_hf.LocalPlaylist)")
     try:
         with Image.open(io.BytesIO(head)) as image:
             return (f"it is a still image ({image.format}), not a video; pass it as an image "
