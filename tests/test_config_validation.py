@@ -60,3 +60,16 @@ def test_image_processor_refuses_an_unbounded_canvas():
 def test_llava_config_refuses_bad_values(kwargs, message):
     with pytest.raises(OneVisionConfigError, match=message):
         OneVisionLlavaConfig(**kwargs)
+
+
+@pytest.mark.parametrize("config_class, kwargs, message", [
+    (OneVisionEncoderConfig, {"use_head": "false"}, "'use_head' expected bool"),
+    (OneVisionEncoderConfig, {"num_hidden_layers": 2.5}, "'num_hidden_layers' expected int"),
+    (OneVisionLlavaConfig, {"image_token_id": "x"}, "'image_token_id'"),
+])
+def test_config_fields_of_the_wrong_type_raise_the_typed_config_error(config_class, kwargs, message):
+    from huggingface_hub.errors import StrictDataclassFieldValidationError
+
+    with pytest.raises(OneVisionConfigError, match=message) as raised:
+        config_class(**kwargs)
+    assert isinstance(raised.value, StrictDataclassFieldValidationError)  # what huggingface_hub's users catch

@@ -293,6 +293,18 @@ def test_truncated_jpeg_file_raises_input_error_naming_the_file(tmp_path, proces
         processor([smooth_image(20, 20), path])
 
 
+def test_truncated_file_is_refused_even_when_another_library_lets_pillow_load_truncated_images(
+        tmp_path, processor, monkeypatch):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # what importing lmms-eval does
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(encode(Image.fromarray(smooth_image(64, 64)), "JPEG")[:300])
+    with pytest.raises(OneVisionInputError, match=r"cut\.jpg.*corrupt or truncated"):
+        processor(path)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the other library's setting is restored
+
+
 def test_missing_file_raises_input_error(tmp_path):
     with pytest.raises(OneVisionInputError, match="does not exist"):
         load_image(tmp_path / "absent.png")

@@ -8,13 +8,14 @@ from huggingface_hub.dataclasses import strict
 from transformers.activations import ACT2FN
 from transformers.configuration_utils import PreTrainedConfig
 
-from ..errors import OneVisionConfigError
+from ..errors import OneVisionConfigError, typed_field_errors
 from ..limits import check_bound
 
 LAYER_NORM_TYPES = ("layer_norm", "rms_norm")
 ROTARY_HEAD_DIM_MULTIPLE = 32  # the (t, h, w) split of the rotary half needs head_dim / 2 divisible by 16
 
 
+@typed_field_errors
 @strict
 class OneVisionEncoderConfig(PreTrainedConfig):
     r"""

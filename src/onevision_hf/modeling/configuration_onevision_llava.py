@@ -5,11 +5,12 @@ from transformers import AutoConfig
 from transformers.activations import ACT2FN
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 
-from ..errors import OneVisionConfigError
+from ..errors import OneVisionConfigError, typed_field_errors
 from .configuration_onevision_encoder import OneVisionEncoderConfig
 from .projectors import PROJECTOR_TYPES
 
 
+@typed_field_errors
 @strict
 class OneVisionLlavaConfig(PreTrainedConfig):
     r"""

@@ -23,13 +23,15 @@ channels-first (C, H, W), as torchvision gives them, unless only the other axis 
 Anything that cannot be read raises `OneVisionInputError` naming the input and the problem.
 """
 
+import contextlib
 import io
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..errors import OneVisionInputError
 
@@ -95,6 +97,27 @@ def infer_channels_first(shape: tuple[int, ...], channels_first: bool | None, de
     return not last_fits and first_fits
 
 
+_truncation_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _truncated_images_refused():
+    """Pillow's process-wide ``ImageFile.LOAD_TRUNCATED_IMAGES`` off while one image decodes.
+
+    Other libraries switch it on at import (lmms-eval's task module does), and Pillow then fills a truncated file's
+    missing rows with grey instead of raising; the package refuses such files whoever else is loaded.
+    """
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        yield
+        return
+    with _truncation_lock:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = True
+
+
 def decode_image(source, name: str) -> tuple[Image.Image, str]:
     """Path, bytes or binary file object -> (decoded PIL image, name naming the source for errors)."""
     if isinstance(source, (str, os.PathLike)):
@@ -121,7 +144,8 @@ def decode_image(source, name: str) -> tuple[Image.Image, str]:
     try:
         Image.init()  # registers the plugins, so the ones this Pillow build lacks can be left out
         with Image.open(stream, formats=[fmt for fmt in IMAGE_FORMATS if fmt in Image.OPEN]) as opened:
-            opened.load()  # decode now so a truncated or corrupt file fails here, with its name
+            with _truncated_images_refused():
+                opened.load()  # decode now so a truncated or corrupt file fails here, with its name
             return opened.copy(), name
     except UnidentifiedImageError:
         raise OneVisionInputError(
