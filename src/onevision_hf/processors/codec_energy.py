@@ -1,13 +1,15 @@
-"""Per-pixel motion and residual energy of a frame from a motion field (codec vectors or block matching).
+"""Per-pixel residual energy of a frame from its motion fields (codec vectors or block matching).
 
 A `MotionField` holds one displacement per ``cell x cell`` pixel cell, pointing from the current frame into its
-reference frame (``src - dst``, as FFmpeg exports it), and which cells carry a vector (intra-coded blocks do
-not). From it:
+reference frame (``src - dst``, as FFmpeg exports it), which cells carry a vector (intra-coded blocks do not),
+and which reference each cell's vector points into (`reference_frames`). A frame has one field per
+prediction list (past, future). From them:
 
-* `motion_magnitude`: displacement length per cell after removing the camera motion (median vx, vy);
-* `residual_magnitude`: |Y - prediction|, the prediction rebuilt from the reference luma with the field
-  (the stock decoder does not expose residuals; this is their motion-compensated proxy); cells without a
-  vector get the high-pass energy |Y - blur(Y)| of an intra block;
+* `codec_motion_fields`: exported vectors rasterised per list, each cell with its reference's distance;
+* `compensated_residual`: |Y - prediction|, the prediction rebuilt from each cell's reference luma with the
+  fields (the past list first); the stock decoder does not expose residuals and this is their
+  motion-compensated proxy. Cells without a vector get the
+  high-pass energy |Y - blur(Y)| of an intra block;
 * `normalize_energy`: per-frame division by a percentile with a floor, clipped to [0, 1] (`exact_percentile`:
   numpy's value, bit for bit, without its cost).
 
@@ -15,9 +17,12 @@ Everything is float32; per-cell quantities (shifts, bilinear weights) are comput
 """
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+CODEC_CELL = 4  # video pixels per side of a motion-field cell: H.264's smallest partition
 
 
 @dataclass(frozen=True)
@@ -28,38 +33,61 @@ class MotionField:
     dy: np.ndarray  # (rows, cols) float32 pixels
     covered: np.ndarray  # (rows, cols) bool, False where the block was intra coded (no vector)
     cell: int
+    # (rows, cols) int16 signed distance of each cell's reference (d > 0: d frames earlier, d < 0: later;
+    # 0: unknown reference); None: every cell predicts from the previous frame (d = 1)
+    distance: np.ndarray | None = None
 
     @classmethod
     def empty(cls, height: int, width: int, cell: int) -> "MotionField":
         shape = (math.ceil(height / cell), math.ceil(width / cell))
         return cls(np.zeros(shape, np.float32), np.zeros(shape, np.float32), np.zeros(shape, bool), cell)
 
+    def downscaled(self, factor: int) -> "MotionField":
+        """The same field in the pixels of the frame decimated by ``factor`` (which divides ``cell``)."""
+        if factor == 1:
+            return self
+        return MotionField(self.dx / np.float32(factor), self.dy / np.float32(factor), self.covered,
+                           self.cell // factor, self.distance)
+
+    def distances(self) -> np.ndarray:
+        """(rows, cols) int16 reference distance of every cell (1 everywhere without per-cell references)."""
+        return np.ones(self.dx.shape, np.int16) if self.distance is None else self.distance
+
     def to_pixels(self, values: np.ndarray, height: int, width: int) -> np.ndarray:
         """Repeat a per-cell (rows, cols) array to an (H, W) per-pixel one."""
         return np.repeat(np.repeat(values, self.cell, axis=0), self.cell, axis=1)[:height, :width]
 
 
-def codec_motion_field(vectors: np.ndarray | None, height: int, width: int, subpixel: bool = True,
-                       use_future: bool = False, cell: int = 4) -> MotionField:
-    """Rasterise exported motion vectors onto 4 x 4-pixel cells.
+def codec_motion_fields(vectors: np.ndarray | None, height: int, width: int, distances: np.ndarray,
+                        subpixel: bool = True, use_future: bool = False, downscale: int = 1) -> list[MotionField]:
+    """Rasterise exported motion vectors onto cells of 4 x 4 video pixels: the past-list field, then
+    (``use_future``) the future-list one, each cell carrying its vector's reference distance from
+    ``distances`` ((n,) int16, `identify_references`; 0 = no candidate frame, the cell stays uncovered).
 
+    The fields are in the pixels of a luma decimated by ``downscale`` (1, 2 or 4; (height, width) its size):
+    cells of ``4 / downscale`` pixels, displacements divided by ``downscale``.
     ``subpixel=False`` keeps the whole-pixel ``src - dst`` the exporter rounds to (the released recipe);
-    ``True`` uses ``motion / motion_scale``. Past-list vectors (source < 0) always count; with ``use_future``
-    future-list vectors fill the cells no past vector covers, negated so both point backwards in time.
+    ``True`` uses ``motion / motion_scale``.
     """
-    field = MotionField.empty(height, width, cell)
+    cell = max(1, CODEC_CELL // downscale)
     if vectors is None or len(vectors) == 0:
-        return field
+        return [MotionField.empty(height, width, cell)]
     dx, dy = _block_displacements(vectors, subpixel)
-    block, cells = _block_cells(vectors, field.dx.shape, cell)  # every covered cell of every block
-    past = (vectors["source"] < 0)[block]
-    layers = ((~past, -1.0), (past, 1.0)) if use_future else ((past, 1.0),)
-    for layer, sign in layers:  # later layers overwrite earlier ones
-        layer_cells, layer_blocks = cells[layer], block[layer]
-        field.dx.reshape(-1)[layer_cells] = sign * dx[layer_blocks]
-        field.dy.reshape(-1)[layer_cells] = sign * dy[layer_blocks]
-        field.covered.reshape(-1)[layer_cells] = True
-    return field
+    dx, dy = dx / np.float32(downscale), dy / np.float32(downscale)
+    block, cells = _block_cells(vectors, (math.ceil(height / cell), math.ceil(width / cell)), cell * downscale)
+    future = (vectors["source"] > 0)[block]
+    fields = []
+    for in_list in ((~future, future) if use_future else (~future,)):
+        field = MotionField.empty(height, width, cell)
+        field = MotionField(field.dx, field.dy, field.covered, cell, np.zeros(field.dx.shape, np.int16))
+        chosen = in_list & (distances[block] != 0)
+        list_cells, list_blocks = cells[chosen], block[chosen]
+        field.dx.reshape(-1)[list_cells] = dx[list_blocks]
+        field.dy.reshape(-1)[list_cells] = dy[list_blocks]
+        field.distance.reshape(-1)[list_cells] = distances[list_blocks]
+        field.covered.reshape(-1)[list_cells] = True
+        fields.append(field)
+    return fields
 
 
 def _block_displacements(vectors: np.ndarray, subpixel: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -87,19 +115,6 @@ def _block_cells(vectors: np.ndarray, grid_shape: tuple[int, int], cell: int) ->
     cell_x = left[block] + offset_x
     inside = (cell_y >= 0) & (cell_y < rows) & (cell_x >= 0) & (cell_x < cols)
     return block[inside], (cell_y * cols + cell_x)[inside]
-
-
-def motion_magnitude(field: MotionField, compensate_camera: bool = True) -> np.ndarray:
-    """(rows, cols) float32 displacement length per covered cell, minus the camera motion.
-
-    The camera motion is the median vector over the whole grid, cells without a vector counting as still
-    (as the released recipe draws vectors on a zero grid); cells without a vector score 0.
-    """
-    dx, dy = field.dx, field.dy
-    if compensate_camera:
-        dx = dx - np.median(dx)
-        dy = dy - np.median(dy)
-    return np.where(field.covered, np.hypot(dx, dy), 0.0).astype(np.float32)
 
 
 def highpass_energy(luma: np.ndarray) -> np.ndarray:
@@ -144,10 +159,29 @@ def _cell_windows(cell_y: np.ndarray, cell_x: np.ndarray, cell: int, size: int, 
     return (span[:, None] * row_length + span)[:, :, None] + (cell_y * cell * row_length + cell_x * cell)
 
 
+@dataclass(frozen=True)
+class CellShifts:
+    """Per listed cell of a ``cell x cell`` grid with ``cols`` columns: flat cell index, displacement and the
+    reference plane it reads; (n,) each."""
+
+    cells: np.ndarray  # (n,) intp flat cell index
+    dx: np.ndarray  # (n,) float32
+    dy: np.ndarray  # (n,) float32
+    plane: np.ndarray  # (n,) intp index into the stacked references
+    cols: int
+    cell: int
+
+
 def compensated_prediction(reference: np.ndarray, field: MotionField) -> np.ndarray:
     """(H, W) float32 prediction of the current frame: the reference luma sampled (bilinearly) at x + dx, y + dy,
     sample positions outside the frame clamped to its edge."""
-    return _frame_view(_cell_prediction(reference, field), *reference.shape)
+    rows, cols = field.dx.shape
+    count = rows * cols
+    shifts = CellShifts(np.arange(count), field.dx.reshape(-1), field.dy.reshape(-1), np.zeros(count, np.intp),
+                        cols, field.cell)
+    cells = _cell_prediction([reference], shifts)  # (n, cell, cell)
+    grid = cells.reshape(rows, cols, field.cell, field.cell).transpose(0, 2, 1, 3)
+    return _frame_view(np.ascontiguousarray(grid), *reference.shape)
 
 
 def _frame_view(cells: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -156,55 +190,43 @@ def _frame_view(cells: np.ndarray, height: int, width: int) -> np.ndarray:
     return cells.reshape(rows * cell, cols * cell)[:height, :width]
 
 
-def _cell_prediction(reference: np.ndarray, field: MotionField) -> np.ndarray:
-    """(rows, cell, cols, cell) float32 `compensated_prediction` on the whole cell grid (cells may overhang).
+def _cell_prediction(references: Sequence[np.ndarray], shifts: CellShifts) -> np.ndarray:
+    """(n, cell, cell) float32 `compensated_prediction` of the listed cells (cells may overhang), each from its
+    own plane of ``references`` (equal (H, W) lumas).
 
     All pixels of a cell share its displacement, so its whole-pixel shift and bilinear weights are per cell:
     pixel (i, j) of every cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on, one flat
-    gather per tap position over all cells, from the reference edge-padded by ``cell + 1`` pixels (what
-    clamping reads). The taps of row i + 1 are both the lower taps of pixel row i and the upper ones of row
-    i + 1, and likewise for columns, so a cell reads (cell + 1)^2 taps, or cell^2 without fractions.
+    gather per tap position over the cells, from the references stacked, each tap's row and column clamped to
+    the frame (what edge padding reads). The taps of row i + 1 are both the lower taps of pixel row i and the
+    upper ones of row i + 1, and likewise for columns, so a cell reads (cell + 1)^2 taps, or cell^2 without
+    fractions.
     """
-    height, width = reference.shape
-    cell = field.cell
-    margin = cell + 1
-    padded = np.pad(reference, margin, mode="edge").astype(np.float32)  # (H + 2m, W + 2m)
-    stride = padded.shape[1]
-    first_tap, frac_x, frac_y = _cell_taps(field, height, width, margin, stride)  # (rows, cols) each
-    flat = padded.reshape(-1)
+    height, width = references[0].shape
+    cell = shifts.cell
+    flat = np.stack(references).reshape(-1)  # (R * H * W) in the references' dtype; taps become float32 once read
+    shift_x, shift_y = np.floor(shifts.dx), np.floor(shifts.dy)  # whole-pixel part
+    frac_x, frac_y = shifts.dx - shift_x, shifts.dy - shift_y
+    row, col = np.divmod(shifts.cells, shifts.cols)
+    top, left = row * cell + shift_y.astype(np.intp), col * cell + shift_x.astype(np.intp)
     tap_rows = cell + 1 if frac_y.any() else cell
-    lines = [_tap_row(flat[row * stride:], first_tap, frac_x, cell) for row in range(tap_rows)]
-    rows, cols = first_tap.shape
-    prediction = np.empty((rows, cell, cols, cell), np.float32)
-    for row in range(cell):
+    tap_cols = cell + 1 if frac_x.any() else cell
+    row_starts = [shifts.plane * (height * width) + np.clip(top + i, 0, height - 1) * width for i in range(tap_rows)]
+    columns = [np.clip(left + j, 0, width - 1) for j in range(tap_cols)]
+    lines = [_tap_row(flat, start, columns, frac_x, cell) for start in row_starts]
+    prediction = np.empty((len(shifts.cells), cell, cell), np.float32)
+    for i in range(cell):
         if tap_rows > cell:
-            _lerp_in_place(lines[row], lines[row + 1], frac_y)
-        np.stack(lines[row], axis=-1, out=prediction[:, row])
+            _lerp_in_place(lines[i], lines[i + 1], frac_y)
+        np.stack(lines[i], axis=-1, out=prediction[:, i])
     return prediction
 
 
-def _cell_taps(field: MotionField, height: int, width: int, margin: int, stride: int):
-    """Per cell: the flat index of its first (upper-left) tap in the ``margin``-padded reference, and the
-    bilinear weights of the taps right of and below it; (rows, cols) each.
-
-    A shift reaching beyond the padding is clamped to where every tap of the cell still reads the same edge.
-    """
-    cell = field.cell
-    rows, cols = field.dx.shape
-    shift_x, shift_y = np.floor(field.dx), np.floor(field.dy)  # whole-pixel part
-    left = np.arange(cols) * cell + shift_x.astype(np.intp)  # first tap column, unpadded
-    top = np.arange(rows)[:, None] * cell + shift_y.astype(np.intp)
-    left = np.clip(left, -margin, width - 1 + margin - cell) + margin
-    top = np.clip(top, -margin, height - 1 + margin - cell) + margin
-    return top * stride + left, field.dx - shift_x, field.dy - shift_y
-
-
-def _tap_row(flat: np.ndarray, first_tap: np.ndarray, frac_x: np.ndarray, cell: int) -> list[np.ndarray]:
-    """The ``cell`` pixel columns of every cell sampled along one tap row: ``cell`` (rows, cols) planes."""
-    columns = cell + 1 if frac_x.any() else cell
+def _tap_row(flat: np.ndarray, row_start: np.ndarray, columns: list[np.ndarray], frac_x: np.ndarray,
+             cell: int) -> list[np.ndarray]:
+    """The ``cell`` pixel columns of every listed cell sampled along one tap row: ``cell`` (n,) float32 arrays."""
     # indices are in range by construction: mode "clip" only skips numpy's bounds check
-    taps = [np.take(flat[column:], first_tap, mode="clip") for column in range(columns)]
-    if columns > cell:
+    taps = [np.take(flat, row_start + column, mode="clip").astype(np.float32) for column in columns]
+    if len(columns) > cell:
         _lerp_in_place(taps[:cell], taps[1:], frac_x)
     return taps[:cell]
 
@@ -218,20 +240,61 @@ def _lerp_in_place(near: list[np.ndarray], far: list[np.ndarray], frac: np.ndarr
 
 
 def residual_magnitude(luma: np.ndarray, reference: np.ndarray | None, field: MotionField) -> np.ndarray:
-    """(H, W) float32 |Y - motion-compensated prediction|; intra cells (or no reference) get high-pass energy."""
-    if reference is None or not field.covered.any():
-        return highpass_energy(luma)
+    """(H, W) float32 |Y - motion-compensated prediction| against one reference frame; intra cells (or no
+    reference) get high-pass energy."""
+    references = {} if reference is None else {int(d): reference for d in np.unique(field.distances())}
+    return compensated_residual(luma, [field], references)
+
+
+def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
+                         references: Mapping[int, np.ndarray]) -> np.ndarray:
+    """(H, W) float32 |Y - prediction|: each covered cell predicted from the reference its distance names, by
+    the first field (list) covering it (a bi-predicted block's past prediction stands for the average of
+    both: each is a good prediction on its own, and it halves the work); cells no list predicts get high-pass
+    energy.
+
+    Works cell-major, (cells, cell, cell): every predicted cell, whatever its reference, in one gather."""
     height, width = luma.shape
-    residual = _cell_prediction(reference, field)  # (rows, cell, cols, cell)
-    pixels = _frame_view(residual, height, width)
-    np.subtract(luma, pixels, out=pixels)
-    np.abs(pixels, out=pixels)
-    intra_y, intra_x = np.nonzero(~field.covered)
-    if len(intra_y):
-        cell = field.cell
-        index = _cell_windows(intra_y, intra_x, cell, cell, residual.shape[2] * cell)
-        residual.reshape(-1)[index] = _cell_highpass(luma, intra_y, intra_x, cell)
-    return pixels
+    used = set()
+    for field in fields:
+        used.update(int(d) for d in np.unique(field.distances()[field.covered]))
+    references = {d: references[d] for d in used if d in references}  # the planes to pad and stack
+    shifts = _first_list_shifts(fields, references)
+    if shifts is None:
+        return highpass_energy(luma)
+    cell, cols = shifts.cell, shifts.cols
+    rows = fields[0].dx.shape[0]
+    planes = [references[d] for d in sorted(references)]
+    padded = np.pad(luma, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
+    residual = padded.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(-1, cell, cell)
+    residual = residual.astype(np.float32)
+    residual[shifts.cells] -= _cell_prediction(planes, shifts)
+    np.abs(residual, out=residual)
+    intra = np.setdiff1d(np.arange(rows * cols), shifts.cells, assume_unique=True)
+    if len(intra):
+        intra_y, intra_x = np.divmod(intra, cols)
+        residual[intra] = _cell_highpass(luma, intra_y, intra_x, cell).transpose(2, 0, 1)
+    frame = residual.reshape(rows, cols, cell, cell).transpose(0, 2, 1, 3).reshape(rows * cell, cols * cell)
+    return np.ascontiguousarray(frame[:height, :width])
+
+
+def _first_list_shifts(fields: Sequence[MotionField], references: Mapping[int, np.ndarray]) -> CellShifts | None:
+    """The `CellShifts` of every cell some field covers with a vector into a known reference, from the first
+    such field; planes index ``sorted(references)``. None when no cell is predicted."""
+    known = np.array(sorted(references), np.int16)
+    taken = np.zeros(fields[0].dx.size, bool)
+    parts = []
+    for field in fields:
+        distance = field.distances().reshape(-1)
+        plane = np.minimum(np.searchsorted(known, distance), max(len(known) - 1, 0))
+        found = known[plane] == distance if len(known) else np.zeros(distance.shape, bool)
+        cells = np.nonzero(field.covered.reshape(-1) & found & ~taken)[0]
+        taken[cells] = True
+        parts.append((cells, field.dx.reshape(-1)[cells], field.dy.reshape(-1)[cells], plane[cells]))
+    cells, dx, dy, plane = (np.concatenate(column) for column in zip(*parts))
+    if len(cells) == 0:
+        return None
+    return CellShifts(cells, dx, dy, plane, fields[0].dx.shape[1], fields[0].cell)
 
 
 def normalize_energy(energy: np.ndarray, percentile: float, floor: float) -> np.ndarray:

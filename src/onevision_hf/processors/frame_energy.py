@@ -1,17 +1,33 @@
 """One sampled frame's fused energy map: where the codec had to spend bits (motion, new content).
 
-`EnergyRecipe` holds every knob of the fusion; `frame_energy` turns a frame's luma, its reference luma and a
-`MotionField` (from codec vectors or block matching) into an (H, W) map in [0, 1]:
+`EnergyRecipe` holds every knob of the fusion; `frame_energy` turns a frame's luma, its motion fields (codec
+vectors per list, or block matching) and the reference lumas they point into into an (H, W) map in [0, 1]:
 ``motion_weight * motion + (1 - motion_weight) * residual``, each term normalised per frame.
+
+The budget rule (``frame_background="subtract"``): a frame's energy keeps only what stands out of the frame
+itself. What is high everywhere in a frame (a compensation that failed, the quality jump of an I-frame, the
+noise of a textured scene) is not where the content is, so the frame's background level, the median of its
+16 x 16-pixel block means, is taken out of every block (`subtract_background`); a frame whose objects move on
+a still background loses nothing (its median is ~0). A scene cut is new content everywhere and is exempt: a frame whose coarse
+appearance no longer correlates with the previous frame's (`is_scene_cut`) scores 1 everywhere, as a kept
+first frame does. ``"keep"`` (the released recipe) ranks the normalised energy as it is.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .codec_energy import MotionField, motion_magnitude, normalize_energy, residual_magnitude
+from .codec_energy import MotionField, compensated_residual, normalize_energy
+from .motion_energy import motion_magnitude
 
 INTRA_FRAME_POLICIES = ("highpass", "zero", "pixel")
+ENERGY_RESOLUTIONS = ("full", "patch")
+MIN_SAMPLES_PER_PATCH = 7  # energy samples across a patch that the "patch" resolution keeps at least
+FRAME_BACKGROUND_RULES = ("subtract", "keep")
+BACKGROUND_BLOCK = 16  # pixels: the blocks whose median energy is a frame's background level
+CUT_THUMBNAIL = 32  # pixels averaged per thumbnail pixel for the scene-cut test
+CUT_CORRELATION = 0.5  # thumbnails correlating less than this with the previous frame's: a scene cut
 
 
 @dataclass(frozen=True)
@@ -20,8 +36,11 @@ class EnergyRecipe:
 
     Attributes:
         subpixel_vectors: use ``motion / motion_scale`` instead of the exporter's whole-pixel ``src - dst``.
-        future_vectors: let future-list (B-frame) vectors fill cells that have no past-list vector.
-        camera_compensation: subtract the frame's median vector before taking magnitudes.
+        future_vectors: the motion term uses future-list (B-frame) vectors too (the released recipe: past only);
+            the residual always predicts each block from every list the codec used, as the decoder does.
+        camera_compensation: remove the camera's motion before taking magnitudes.
+        camera_model: how the camera's motion is estimated: ``"median"`` (median vector, the released recipe) or
+            ``"affine"`` (robust affine fit per reference frame: pans, zooms, rotations, shake).
         motion_weight: weight of the motion term; the residual term gets ``1 - motion_weight``.
         normalization_percentile: per-frame percentile each term is divided by.
         motion_floor: lower bound (pixels) of the motion divisor; a high floor keeps near-static frames quiet.
@@ -29,31 +48,99 @@ class EnergyRecipe:
         intra_frame_energy: what an intra-coded (I) frame scores, having no vectors: ``"highpass"`` (texture,
             the released recipe's residual of an I-frame), ``"zero"`` (the encoder's pretraining recipe) or
             ``"pixel"`` (block matching against the previous decoded frame).
+        frame_background: the budget rule: ``"subtract"`` each frame's background level (scene cuts exempt) or
+            ``"keep"`` it (the released recipe).
+        energy_resolution: ``"full"``: energy on every luma pixel (the released recipe); ``"patch"``: on the luma
+            decimated by 2 or 4 where a patch still spans at least `MIN_SAMPLES_PER_PATCH` samples per side
+            (the scores are sums over patches; `energy_downscale`).
     """
 
     subpixel_vectors: bool = True
     future_vectors: bool = True
     camera_compensation: bool = True
+    camera_model: str = "affine"
     motion_weight: float = 0.5
     normalization_percentile: float = 95.0
     motion_floor: float = 1e-6
     residual_floor: float = 1.0
     intra_frame_energy: str = "pixel"
+    frame_background: str = "subtract"
+    energy_resolution: str = "patch"
 
 
-def frame_energy(luma: np.ndarray, reference: np.ndarray | None, field: MotionField,
+def energy_downscale(recipe: EnergyRecipe, source_height: int, scaled_height: int, patch_size: int) -> int:
+    """The luma decimation (1, 2 or 4) the energy is computed at: with ``"patch"``, the largest that leaves a
+    patch (``patch_size`` canvas pixels, ``source_height / scaled_height`` video pixels each) at least
+    `MIN_SAMPLES_PER_PATCH` samples wide."""
+    if recipe.energy_resolution == "full":
+        return 1
+    footprint = patch_size * source_height / max(scaled_height, 1)  # video pixels per patch side
+    return next(factor for factor in (4, 2, 1) if factor == 1 or footprint / factor >= MIN_SAMPLES_PER_PATCH)
+
+
+def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],
                  recipe: EnergyRecipe) -> np.ndarray:
-    """(H, W) float32 fused energy in [0, 1] of a frame against its reference under ``field``."""
+    """(H, W) float32 fused energy in [0, 1] of a frame under its motion ``fields`` (one per prediction list),
+    ``references`` the lumas by signed distance the fields' cells point into (distance 1, the previous
+    frame, is also what the scene-cut test compares with)."""
     height, width = luma.shape
+    if recipe.frame_background == "subtract" and is_scene_cut(luma, references.get(1)):
+        return np.ones((height, width), np.float32)
     if recipe.motion_weight > 0:
-        motion = motion_magnitude(field, recipe.camera_compensation)  # (rows, cols)
+        camera_model = recipe.camera_model if recipe.camera_compensation else None
+        motion_fields = fields if recipe.future_vectors else fields[:1]  # codec fields: past list first
+        motion = motion_magnitude(motion_fields, height, width, camera_model)  # (rows, cols)
         motion = normalize_energy(motion, recipe.normalization_percentile, recipe.motion_floor)
-        fused = field.to_pixels(recipe.motion_weight * motion, height, width)  # weighted per cell, then repeated
+        fused = fields[0].to_pixels(recipe.motion_weight * motion, height, width)  # weighted per cell, repeated
     else:
         fused = np.zeros((height, width), np.float32)
     if recipe.motion_weight < 1:
-        residual = residual_magnitude(luma, reference, field)
+        residual = compensated_residual(luma, fields, references)
         residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
         residual *= 1 - recipe.motion_weight
         fused += residual
+    if recipe.frame_background == "subtract":
+        fused = subtract_background(fused)
     return fused
+
+
+def subtract_background(energy: np.ndarray) -> np.ndarray:
+    """(H, W) float32 energy with the frame's background level taken out, block by block: each 16 x 16 block is
+    scaled so its mean becomes ``max(mean - background, 0)``, background the median of the block means (a block
+    of noise at the background level goes to 0; an object's block, far above it, keeps its shape)."""
+    height, width = energy.shape
+    rows, cols = -(-height // BACKGROUND_BLOCK), -(-width // BACKGROUND_BLOCK)
+    padded = np.pad(energy, ((0, rows * BACKGROUND_BLOCK - height), (0, cols * BACKGROUND_BLOCK - width)),
+                    mode="edge")
+    means = _block_means(padded, BACKGROUND_BLOCK)  # (rows, cols)
+    background = np.float32(np.median(means))
+    if background <= 0:
+        return energy
+    gain = np.divide(np.maximum(means - background, 0), means, out=np.zeros_like(means), where=means > 0)
+    energy *= np.repeat(np.repeat(gain, BACKGROUND_BLOCK, 0), BACKGROUND_BLOCK, 1)[:height, :width]
+    return energy
+
+
+def _block_means(values: np.ndarray, block: int) -> np.ndarray:
+    """(H // block, W // block) float32 means of the whole ``block x block`` tiles."""
+    rows, cols = values.shape[0] // block, values.shape[1] // block
+    tiles = values[:rows * block, :cols * block].reshape(rows, block, cols, block)
+    return tiles.mean(axis=(1, 3), dtype=np.float32)
+
+
+def is_scene_cut(luma: np.ndarray, previous: np.ndarray | None) -> bool:
+    """Whether ``luma`` shows another scene than ``previous`` (the frame before it): their 32 x 32-averaged
+    thumbnails correlate less than `CUT_CORRELATION` (a flat thumbnail correlates with nothing: a cut only when
+    the other one is not flat too)."""
+    if previous is None or previous.shape != luma.shape:
+        return False
+    current = _block_means(luma.astype(np.float32), CUT_THUMBNAIL).reshape(-1)
+    before = _block_means(previous.astype(np.float32), CUT_THUMBNAIL).reshape(-1)
+    if current.size < 4:
+        return False
+    current -= current.mean()
+    before -= before.mean()
+    norm = float(np.sqrt((current ** 2).sum() * (before ** 2).sum()))
+    if norm < 1e-6 * current.size:  # a flat thumbnail: a fade to or from black, not a cut to other content
+        return False
+    return float((current * before).sum()) / norm < CUT_CORRELATION

@@ -47,25 +47,49 @@ def _coarse_search(current: np.ndarray, previous: np.ndarray, block: int, radius
     return shifts[best, 0].astype(np.float32), shifts[best, 1].astype(np.float32)
 
 
-def _refine(current: np.ndarray, previous: np.ndarray, block: int, dy: np.ndarray, dx: np.ndarray):
-    """+-1 pixel refinement of per-block integer displacements by SAD."""
+def _refine(current: np.ndarray, previous: np.ndarray, block: int, dy: np.ndarray, dx: np.ndarray,
+            subpixel: bool):
+    """+-1 pixel refinement of per-block integer displacements by SAD; with ``subpixel``, then an offset per
+    axis from the V (equiangular lines) through the best cost and its two neighbours (blocks whose best lies
+    inside the 3 x 3 window; the offset is clipped to +-0.5)."""
     height, width = current.shape
     ys, xs = np.arange(height)[:, None], np.arange(width)[None, :]
     block_dy = np.repeat(np.repeat(dy, block, 0), block, 1).astype(np.int64)
     block_dx = np.repeat(np.repeat(dx, block, 0), block, 1).astype(np.int64)
-    offsets = [(oy, ox) for oy in (-1, 0, 1) for ox in (-1, 0, 1)]
-    costs = []
-    for oy, ox in offsets:
-        y = np.clip(ys + block_dy + oy, 0, height - 1)
-        x = np.clip(xs + block_dx + ox, 0, width - 1)
-        costs.append(_block_sums(np.abs(current - previous[y, x]), block) + (abs(oy) + abs(ox)) * 1e-3 * block * block)
-    best = np.argmin(np.stack(costs), axis=0)  # (R, C)
-    offsets = np.array(offsets, np.float32)
-    return dy + offsets[best, 0], dx + offsets[best, 1]
+    costs = np.empty((3, 3, *dy.shape), np.float32)  # (oy + 1, ox + 1, R, C)
+    for oy in (-1, 0, 1):
+        for ox in (-1, 0, 1):
+            y = np.clip(ys + block_dy + oy, 0, height - 1)
+            x = np.clip(xs + block_dx + ox, 0, width - 1)
+            penalty = (abs(oy) + abs(ox)) * 1e-3 * block * block
+            costs[oy + 1, ox + 1] = _block_sums(np.abs(current - previous[y, x]), block) + penalty
+    best = np.argmin(costs.reshape(9, *dy.shape), axis=0)  # (R, C)
+    best_y, best_x = np.divmod(best, 3)
+    if not subpixel:
+        return dy + best_y - 1, dx + best_x - 1
+    rows, cols = np.indices(dy.shape)
+    sub_y = _subpixel_offset(costs, best_y, best_x, rows, cols, axis=0)
+    sub_x = _subpixel_offset(costs, best_y, best_x, rows, cols, axis=1)
+    return dy + best_y - 1 + sub_y, dx + best_x - 1 + sub_x
+
+
+def _subpixel_offset(costs: np.ndarray, best_y, best_x, rows, cols, axis: int) -> np.ndarray:
+    """(R, C) float32 sub-pixel offset of the cost minimum along one axis of the (3, 3, R, C) cost window."""
+    centre = best_y if axis == 0 else best_x
+    inside = (centre == 1)
+    lower_y, lower_x = (best_y - 1, best_x) if axis == 0 else (best_y, best_x - 1)
+    upper_y, upper_x = (best_y + 1, best_x) if axis == 0 else (best_y, best_x + 1)
+    clamp = np.clip
+    lower = costs[clamp(lower_y, 0, 2), clamp(lower_x, 0, 2), rows, cols]
+    middle = costs[best_y, best_x, rows, cols]
+    upper = costs[clamp(upper_y, 0, 2), clamp(upper_x, 0, 2), rows, cols]
+    rise = np.maximum(lower, upper) - middle  # SAD is V-shaped around its minimum: the equiangular line fit
+    offset = np.divide(lower - upper, 2 * rise, out=np.zeros_like(middle), where=inside & (rise > 0))
+    return np.clip(offset, -0.5, 0.5).astype(np.float32)
 
 
 def block_matching_field(luma: np.ndarray, previous: np.ndarray) -> MotionField:
-    """Motion field of ``luma`` against ``previous`` (both (H, W)), in full-resolution pixels."""
+    """Motion field of ``luma`` against ``previous`` (both (H, W)), in full-resolution pixels, sub-pixel."""
     height, width = luma.shape
     factor = max(1, round(max(height, width) / WORKING_SIZE))
     cell = BLOCK * factor
@@ -79,8 +103,24 @@ def block_matching_field(luma: np.ndarray, previous: np.ndarray) -> MotionField:
     coarse_dy, coarse_dx = _coarse_search(_downsample(current_work, 2, rows * BLOCK // 2, cols * BLOCK // 2),
                                           _downsample(previous_work, 2, rows * BLOCK // 2, cols * BLOCK // 2),
                                           BLOCK, COARSE_SEARCH)  # (rows/2, cols/2) in half-working pixels
-    dy = np.repeat(np.repeat(coarse_dy * 2, 2, 0), 2, 1)  # (rows, cols) in working pixels
-    dx = np.repeat(np.repeat(coarse_dx * 2, 2, 0), 2, 1)
-    dy, dx = _refine(current_work, previous_work, BLOCK, dy, dx)
+    dy = np.repeat(np.repeat(coarse_dy * 2, 2, 0), 2, 1) * factor  # (rows, cols) in full-resolution pixels
+    dx = np.repeat(np.repeat(coarse_dx * 2, 2, 0), 2, 1) * factor
+    for level in _refinement_levels(factor):  # +-1 at the working resolution, then finer, sub-pixel at the end
+        current, reference = ((current_work, previous_work) if level == factor else
+                              (_downsample(image, level, rows * cell // level, cols * cell // level)
+                               for image in (luma, previous)))
+        level_dy, level_dx = _refine(current, reference, cell // level, np.rint(dy / level), np.rint(dx / level),
+                                     subpixel=level == 1)
+        dy, dx = level_dy * level, level_dx * level
     covered = np.ones((rows, cols), dtype=bool)
-    return MotionField(dx * factor, dy * factor, covered, cell)
+    return MotionField(dx.astype(np.float32), dy.astype(np.float32), covered, cell)
+
+
+def _refinement_levels(factor: int) -> list[int]:
+    """Downsampling factors of the refinement stages: ``factor``, its halvings that divide it, then 1."""
+    levels, level = [factor], factor // 2
+    while level > 1:
+        if factor % level == 0:
+            levels.append(level)
+        level //= 2
+    return levels + ([1] if factor > 1 else [])

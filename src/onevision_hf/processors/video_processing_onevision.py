@@ -32,7 +32,8 @@ from ..errors import OneVisionConfigError, OneVisionInputError
 from ..hub_code import HubCodeMixin
 from ..limits import check_bound
 from ..modeling.packing import cu_seqlens_from_lengths
-from .frame_energy import INTRA_FRAME_POLICIES, EnergyRecipe
+from .frame_energy import ENERGY_RESOLUTIONS, FRAME_BACKGROUND_RULES, INTRA_FRAME_POLICIES, EnergyRecipe
+from .motion_energy import CAMERA_MODELS
 from .geometry import ResizeSpec
 from .image_loading import load_image
 from .image_processing_onevision import CHANNELS_FIRST, resize_mode_from_clip_keys
@@ -43,8 +44,11 @@ from .video_presets import VIDEO_PRESETS, preset_parameters
 from .video_selection import SelectionRecipe, VideoSelection, select_frames, select_video
 
 SELECTION_PARAMETERS = tuple(VIDEO_PRESETS["default"])
-ENERGY_PARAMETERS = ("subpixel_vectors", "future_vectors", "camera_compensation", "motion_weight",
-                     "normalization_percentile", "motion_floor", "residual_floor", "intra_frame_energy")
+ENERGY_PARAMETERS = ("subpixel_vectors", "future_vectors", "camera_compensation", "camera_model", "motion_weight",
+                     "normalization_percentile", "motion_floor", "residual_floor", "intra_frame_energy",
+                     "frame_background", "energy_resolution")
+CHOICE_PARAMETERS = {"intra_frame_energy": INTRA_FRAME_POLICIES, "camera_model": CAMERA_MODELS,
+                     "frame_background": FRAME_BACKGROUND_RULES, "energy_resolution": ENERGY_RESOLUTIONS}
 NORMALIZATION_PARAMETERS = ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 # transformers' VideosKwargs this processor reads (the rest of its parameters are the selection recipe's)
 STANDARD_PARAMETERS = NORMALIZATION_PARAMETERS + ("do_convert_rgb", "do_sample_frames", "fps", "return_metadata")
@@ -76,11 +80,14 @@ class OneVisionVideoProcessorKwargs(VideosKwargs, total=False):
     subpixel_vectors: bool
     future_vectors: bool
     camera_compensation: bool
+    camera_model: str
     motion_weight: float
     normalization_percentile: float
     motion_floor: float
     residual_floor: float
     intra_frame_energy: str
+    frame_background: str
+    energy_resolution: str
     progress: bool
 
 
@@ -116,8 +123,9 @@ class OneVisionVideoProcessor(HubCodeMixin, VideoProcessorMixin):
         rope_temporal_size: temporal grid of the encoder; sampled frame i of T sits at
             ``floor(linspace(0, rope_temporal_size - 1, T))[i]``.
         motion_source: ``"auto"`` (codec vectors when the codec exports them, else block matching) or ``"pixel"``.
-        subpixel_vectors, future_vectors, camera_compensation, motion_weight, normalization_percentile,
-        motion_floor, residual_floor, intra_frame_energy: the energy recipe (`frame_energy.EnergyRecipe`).
+        subpixel_vectors, future_vectors, camera_compensation, camera_model, motion_weight,
+        normalization_percentile, motion_floor, residual_floor, intra_frame_energy, frame_background,
+        energy_resolution: the energy recipe (`frame_energy.EnergyRecipe`).
         do_rescale, rescale_factor, do_normalize, image_mean, image_std: pixel normalisation of the packed rows,
             ``(x * rescale_factor - mean) / std`` (CLIP's mean and std by default).
         do_convert_rgb: convert decoded frames to RGB (grayscale, RGBA composited on white); False refuses them.
@@ -168,10 +176,6 @@ class OneVisionVideoProcessor(HubCodeMixin, VideoProcessorMixin):
             )
         values = {key: overrides.get(key, getattr(self, key)) for key in SELECTION_PARAMETERS}
         check_selection_values(values)
-        if values["intra_frame_energy"] not in INTRA_FRAME_POLICIES:
-            raise OneVisionInputError(
-                f"intra_frame_energy must be one of {INTRA_FRAME_POLICIES}, got {values['intra_frame_energy']!r}."
-            )
         energy = EnergyRecipe(**{key: values.pop(key) for key in ENERGY_PARAMETERS})
         return SelectionRecipe(**values, energy=energy)
 
@@ -371,6 +375,9 @@ def check_selection_values(values: dict) -> None:
     for name in BOOLEAN_PARAMETERS:
         if not isinstance(values[name], bool):
             raise OneVisionConfigError(f"{name} must be true or false, got {values[name]!r}.")
+    for name, choices in CHOICE_PARAMETERS.items():
+        if values[name] not in choices:
+            raise OneVisionConfigError(f"{name} must be one of {choices}, got {values[name]!r}.")
     for name in ("min_pixels", "max_pixels", "rope_temporal_size"):
         value = values[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

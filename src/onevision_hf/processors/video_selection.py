@@ -14,14 +14,14 @@ and at most `MAX_FRAMES_IN_FLIGHT` sampled frames wait for their turn, so memory
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import OneVisionInputError, OneVisionVideoError
-from .codec_energy import MotionField, codec_motion_field
-from .frame_energy import EnergyRecipe, frame_energy
+from .codec_energy import MotionField, codec_motion_fields
+from .frame_energy import EnergyRecipe, energy_downscale, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
 from .patch_selection import (
     SELECTION_UNITS,
@@ -32,6 +32,7 @@ from .patch_selection import (
     temporal_positions,
 )
 from .pixel_motion import block_matching_field
+from .reference_frames import ReferenceFrames, ReferenceWindow, identify_references
 from .video_decoding import (
     ArrayFrame,
     DecodedFrame,
@@ -136,37 +137,64 @@ class VideoSelection:
         return mask
 
 
+@dataclass(frozen=True)
+class FrameMotion:
+    """What a sampled frame is scored with, at the energy's resolution (the luma decimated by ``downscale``).
+
+    ``fields`` None: no motion is known (the frame scores by its intra policy); ``[]``: the video's first frame
+    under the ``"pixel"`` policy (nothing to compare it with: it scores 0, and enters through
+    ``keep_first_frame``). ``references``: the reference lumas by signed distance the fields point into."""
+
+    luma: np.ndarray
+    fields: list[MotionField] | None
+    references: dict[int, np.ndarray]
+    downscale: int
+
+
 class _ScoredFrames:
     """Accumulates the sampled frames: placed pixels and patch scores, in sampling order."""
 
     def __init__(self, recipe: SelectionRecipe):
         self.recipe = recipe
         self.geometry: FrameGeometry | None = None
+        self.energy_size: tuple[int, int] | None = None  # upright energy map of the first frame
         self.canvases: list[np.ndarray] = []
         self.scores: list[np.ndarray] = []
+        self._downscale: int | None = None
 
-    def add(self, frame: DecodedFrame | ArrayFrame, reference: np.ndarray | None, motion: MotionField | None):
-        """Score one sampled frame; ``motion`` None means the frame scores by its intra policy."""
+    def downscale(self, frame: DecodedFrame | ArrayFrame) -> int:
+        """The luma decimation of the energy (`energy_downscale`), fixed by the first frame scored."""
+        if self._downscale is None:
+            height, width = frame.luma().shape  # the scale ratio is the same in either orientation
+            recipe = self.recipe
+            geometry = plan_video_geometry(height, width, recipe.resize, recipe.patch_size, recipe.selection_unit,
+                                           recipe.min_pixels, recipe.max_pixels)
+            self._downscale = energy_downscale(recipe.energy, height, geometry.scaled_size[0], recipe.patch_size)
+        return self._downscale
+
+    def add(self, frame: DecodedFrame | ArrayFrame, motion: FrameMotion):
+        """Score one sampled frame with its `FrameMotion`."""
         quarter_turns = frame.rotation()
-        luma = frame.luma()
         energy_recipe = self.recipe.energy
-        if motion is None and energy_recipe.intra_frame_energy == "zero":
-            energy = np.zeros(luma.shape, np.float32)
+        if motion.fields == [] or (motion.fields is None and energy_recipe.intra_frame_energy == "zero"):
+            energy = np.zeros(motion.luma.shape, np.float32)
         else:  # no motion: an intra frame, scored by its texture (the residual of intra coding)
-            motion = motion or MotionField.empty(*luma.shape, cell=4)
-            energy = frame_energy(luma, reference, motion, energy_recipe)  # (H, W) coded orientation
+            fields = motion.fields or [MotionField.empty(*motion.luma.shape, cell=max(1, 4 // motion.downscale))]
+            energy = frame_energy(motion.luma, fields, motion.references, energy_recipe)  # coded orientation
         energy = upright(energy, quarter_turns)
         rgb = upright(frame.rgb(), quarter_turns)
-        height, width = energy.shape
+        height, width = rgb.shape[:2]
         if self.geometry is None:
             self.geometry = plan_video_geometry(height, width, self.recipe.resize, self.recipe.patch_size,
                                                 self.recipe.selection_unit, self.recipe.min_pixels,
                                                 self.recipe.max_pixels)
+            self.energy_size = energy.shape
         elif (height, width) != self.geometry.source_size:  # resolution change mid-stream: rescale to the first
             rgb = apply_geometry(rgb, _rescale_geometry((height, width), self.geometry.source_size))
-            energy = apply_geometry(energy, _rescale_geometry((height, width), self.geometry.source_size), "bilinear")
+            energy = apply_geometry(energy, _rescale_geometry(energy.shape, self.energy_size), "bilinear")
         self.canvases.append(apply_geometry(np.ascontiguousarray(rgb), self.geometry))  # (H, W, 3) uint8
-        self.scores.append(patch_scores(np.ascontiguousarray(energy), self.geometry))
+        energy_geometry = replace(self.geometry, source_size=self.energy_size)
+        self.scores.append(patch_scores(np.ascontiguousarray(energy), energy_geometry))
 
 
 def _rescale_geometry(source_size: tuple[int, int], target_size: tuple[int, int]) -> FrameGeometry:
@@ -175,32 +203,36 @@ def _rescale_geometry(source_size: tuple[int, int], target_size: tuple[int, int]
 
 def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarray, recipe: SelectionRecipe,
                   use_codec: bool, progress: bool, name: str) -> tuple[_ScoredFrames, int]:
-    """Walk the frames once, scoring the wanted ones on the worker; returns the scored frames and the frames seen."""
+    """Walk the frames once, scoring the wanted ones on the worker; returns the scored frames and the frames seen.
+
+    A sampled B-frame is scored once the later frames it may reference have been decoded (`ReferenceWindow`)."""
     scored = _ScoredFrames(recipe)
     wanted_set = set(wanted.tolist())
     last_wanted = int(wanted[-1])
-    anchor = previous = None  # last I/P frame (codec reference), last frame (pixel reference)
+    window = ReferenceWindow(future_references=use_codec)
     seen = 0
     bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
     in_flight: deque[Future] = deque()
 
-    def score(frame, anchor, previous):
-        scored.add(frame, *_reference_and_field(frame, anchor, previous, recipe, use_codec))
+    def score(frame, nearby):
+        scored.add(frame, frame_motion(frame, nearby, recipe, use_codec, scored.downscale(frame)))
         bar.update()
+
+    def submit(ready):
+        for frame, nearby in ready:
+            in_flight.append(worker.submit(score, frame, nearby))
+            if len(in_flight) > MAX_FRAMES_IN_FLIGHT:
+                in_flight.popleft().result()  # wait for the oldest; raises what scoring raised
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onevision-score") as worker:
         try:
             for frame in frames:
                 seen = frame.index + 1
-                if frame.index in wanted_set:
-                    in_flight.append(worker.submit(score, frame, anchor, previous))
-                    if len(in_flight) > MAX_FRAMES_IN_FLIGHT:
-                        in_flight.popleft().result()  # wait for the oldest; raises what scoring raised
-                if frame.index >= last_wanted:
+                window.push(frame, frame.index in wanted_set)
+                submit(window.ready())
+                if frame.index >= last_wanted and not window.waiting:
                     break
-                previous = frame
-                if frame.is_anchor:
-                    anchor = frame
+            submit(window.flush())
             while in_flight:
                 in_flight.popleft().result()
         finally:  # on an error, frames not yet started are dropped, and the bar is cleared before the message
@@ -210,24 +242,39 @@ def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarra
     return scored, seen
 
 
-def _reference_and_field(frame, anchor, previous, recipe: SelectionRecipe, use_codec: bool):
-    """The reference luma and `MotionField` a frame is scored with; None for the field means no motion is known.
+def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, downscale: int) -> FrameMotion:
+    """The `FrameMotion` a sampled frame is scored with; ``nearby``: the decoded frames around it by signed
+    distance (`ReferenceWindow`).
 
-    Codec mode: a predicted frame's exported vectors against the last I/P frame; an I-frame has none and is
-    measured by block matching against the previous frame only under the ``"pixel"`` intra policy. Pixel
-    mode: block matching against the previous frame, always.
+    Codec mode: a predicted frame's exported vectors, each against the nearby decoded frame it points into
+    (`identify_references`, at full resolution); an I-frame has none and is measured by block matching against
+    the previous frame only under the ``"pixel"`` intra policy. Pixel mode: block matching against the previous
+    frame, always (on the full-resolution lumas: the matcher builds its own pyramid, down to sub-pixel
+    steps). The first frame of a video has no previous frame: ``[]`` under block matching.
     """
+    def decimated(luma: np.ndarray) -> np.ndarray:
+        return luma[::downscale, ::downscale] if downscale > 1 else luma
+
+    previous = nearby.get(1)
+    luma = decimated(frame.luma())
     if use_codec and not frame.is_intra:
         vectors = frame.motion_vectors()
         if vectors is not None:
-            motion = codec_motion_field(vectors, *frame.luma().shape, subpixel=recipe.energy.subpixel_vectors,
-                                        use_future=recipe.energy.future_vectors)
-            return anchor.luma() if anchor is not None else None, motion
+            references = ReferenceFrames({d: other.luma() for d, other in nearby.items()})
+            subpixel = recipe.energy.subpixel_vectors
+            distances = identify_references(vectors, frame.luma(), references, subpixel)
+            fields = codec_motion_fields(vectors, *luma.shape, distances, subpixel=subpixel, use_future=True,
+                                         downscale=downscale)
+            return FrameMotion(luma, fields, {d: decimated(other) for d, other in references.lumas.items()},
+                               downscale)
+    references = {} if previous is None else {1: decimated(previous.luma())}
     measure_pixels = not use_codec or recipe.energy.intra_frame_energy == "pixel"
-    if previous is None or not measure_pixels:
-        return None, None
-    reference = previous.luma()
-    return reference, block_matching_field(frame.luma(), reference)
+    if previous is None and measure_pixels:  # the video's first frame: no motion to measure
+        return FrameMotion(luma, [], references, downscale)
+    if not measure_pixels:
+        return FrameMotion(luma, None, references, downscale)
+    field = block_matching_field(frame.luma(), previous.luma()).downscaled(downscale)  # its own pyramid
+    return FrameMotion(luma, [field], references, downscale)
 
 
 # Chooses the decoded-frame indices to select from: (frame_count, fps or None) -> sorted (T,) int64 indices.

@@ -1,0 +1,109 @@
+"""Motion energy of a frame: how fast each cell moves relative to the camera.
+
+Two camera models (`CAMERA_MODELS`):
+
+* ``"median"`` (the released recipe): the frame's median vx and vy over the whole grid (cells without a
+  vector counting as still) are the camera; each covered cell scores the length of its vector minus it;
+* ``"affine"``: a robust affine camera (`global_motion.fit_camera_motion`: pans, tilts, zooms, rotations,
+  shake) fitted to the cells pointing into each reference frame separately (the camera moves differently
+  over 1 and over 6 frames of a shaking hand) when the frame-wide fit of all vectors as velocities (per
+  frame of distance), scaled to that reference, leaves its median cell more than `FIT_TOLERANCE` off and
+  the reference holds at least `MIN_GROUP_SHARE` of the frame's vectors (a large group is mostly
+  background; a small one may be mostly the moving object, whose own fit would cancel it); else the
+  frame-wide fit. A cell
+  scores the length of its vector minus the camera's, divided by its reference distance: pixels per frame,
+  comparable between references, lists and frames.
+
+Cells covered by both lists score the mean of the two.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .codec_energy import MotionField
+from .global_motion import CameraMotion, fit_camera_motion
+
+CAMERA_MODELS = ("median", "affine")
+MIN_GROUP_CELLS = 64  # cells (of 4 x 4 pixels) a reference needs for a fit of its own
+MIN_GROUP_SHARE = 0.25  # and this share of the frame's covered cells
+FIT_TOLERANCE = 0.5  # pixels: a group the frame-wide fit leaves a larger median error on gets a fit of its own
+
+
+def motion_magnitude(fields: Sequence[MotionField], height: int, width: int, camera_model: str | None) -> np.ndarray:
+    """(rows, cols) float32 camera-relative motion per cell (0 where no list has a vector); ``camera_model``
+    None keeps the camera's motion in."""
+    total = np.zeros(fields[0].dx.shape, np.float32)
+    count = np.zeros(fields[0].dx.shape, np.int8)
+    frame_wide = _FrameWideFit(fields, height, width)
+    for field in fields:
+        if camera_model == "affine":
+            speed = _affine_relative_speed(field, frame_wide, height, width)
+        else:
+            speed = _median_relative_length(field, camera_model == "median")
+        total += np.where(field.covered, speed, 0)
+        count += field.covered
+    return np.divide(total, count, out=total, where=count > 1)
+
+
+def _median_relative_length(field: MotionField, compensate: bool) -> np.ndarray:
+    dx, dy = field.dx, field.dy
+    if compensate:
+        dx = dx - np.median(dx)
+        dy = dy - np.median(dy)
+    return np.hypot(dx, dy).astype(np.float32)
+
+
+def _cell_centres(field: MotionField) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = field.dx.shape
+    x = (np.arange(cols, dtype=np.float32) + 0.5) * field.cell
+    y = (np.arange(rows, dtype=np.float32) + 0.5) * field.cell
+    return np.broadcast_to(x, (rows, cols)), np.broadcast_to(y[:, None], (rows, cols))
+
+
+class _FrameWideFit:
+    """The camera's motion per frame of distance, fitted (once, when first asked) to every list's vectors
+    divided by their distance."""
+
+    def __init__(self, fields: Sequence[MotionField], height: int, width: int):
+        self.fields, self.height, self.width = fields, height, width
+        self.covered_cells = sum(np.count_nonzero(field.covered) for field in fields)
+        self._camera: CameraMotion | None = None
+
+    def velocity(self) -> CameraMotion:
+        if self._camera is None:
+            points = [[], [], [], []]
+            for field in self.fields:
+                x, y = _cell_centres(field)
+                covered = field.covered & (field.distances() != 0)
+                d = field.distances()[covered].astype(np.float32)
+                for values, column in zip(points, (x[covered], y[covered], field.dx[covered] / d,
+                                                   field.dy[covered] / d)):
+                    values.append(column)
+            self._camera = fit_camera_motion(*(np.concatenate(values) for values in points), self.height,
+                                             self.width)
+        return self._camera
+
+
+def _affine_relative_speed(field: MotionField, frame_wide: _FrameWideFit, height: int, width: int) -> np.ndarray:
+    """(rows, cols) float32 |vector - camera| / |distance| for the covered cells of ``field``."""
+    covered = field.covered & (field.distances() != 0)
+    speed = np.zeros(field.dx.shape, np.float32)
+    if not covered.any():
+        return speed
+    x, y = (values[covered] for values in _cell_centres(field))
+    dx, dy = field.dx[covered], field.dy[covered]
+    distance = field.distances()[covered].astype(np.float32)
+    camera_dx, camera_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
+    error = np.hypot(dx - camera_dx * distance, dy - camera_dy * distance)
+    groups, sizes = np.unique(distance, return_counts=True)
+    for d, size in zip(groups, sizes):
+        if size < MIN_GROUP_CELLS or size < MIN_GROUP_SHARE * frame_wide.covered_cells:
+            continue
+        group = distance == d
+        if np.median(error[group]) > FIT_TOLERANCE:  # the camera moved unevenly: this reference's own fit
+            camera = fit_camera_motion(x[group], y[group], dx[group], dy[group], height, width)
+            own_dx, own_dy = camera.displacement(x[group], y[group])
+            error[group] = np.hypot(dx[group] - own_dx, dy[group] - own_dy)
+    speed[covered] = error / np.abs(distance)
+    return speed

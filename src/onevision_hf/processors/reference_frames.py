@@ -1,0 +1,157 @@
+"""Which decoded frame each exported motion vector points into.
+
+A stock decoder exports, per block, a vector and its list (``source`` -1: past, +1: future), but not the
+reference index. H.264 encoders use several references: x264 lets a P-frame point up to ``ref`` reference
+frames back (16 frames and more with B-frames in between), a B-frame's past vectors often point into the
+B-frame just before it (B-pyramid: B-frames are references too), and its future vectors into any frame up to
+the next I/P frame. Predicting every block from "the last I/P frame" (the obvious reading) makes the residual
+and the motion of most blocks wrong as soon as anything moves, the camera above all.
+
+`identify_references` recovers each block's reference the way the encoder chose it: the candidate frame in
+the vector's direction whose displaced block matches the current block best (sum of absolute differences
+on an 8 x 8 window at the block's centre, every second pixel). Ties (flat areas, a still scene) go to the
+frame's dominant reference, the one most confidently identified blocks use. Candidates first compete on
+every sixteenth block; only those that win somewhere compete on all blocks.
+
+`ReferenceWindow` keeps the decoded frames a sampled frame may reference while the video streams in display
+order: up to `PAST_WINDOW` earlier frames, and, for a B-frame, the later frames up to the next I/P frame (at
+most `FUTURE_WINDOW`), which the decoder outputs after it.
+"""
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+PAST_WINDOW = 16  # H.264's largest decoded picture buffer
+FUTURE_WINDOW = 16  # B-frames between two anchors, at most
+PROBE_STRIDE = 16  # candidates first compete on every PROBE_STRIDE-th block
+MIN_WIN_SHARE = 0.05  # a candidate winning fewer probed blocks than this share drops out
+CONFIDENT_RATIO = 0.7  # best cost at most this share of the second best: a confident identification
+TIE_TOLERANCE = 1.25  # the dominant reference is kept when its cost is within this factor of the best (+1/px)
+_OFFSETS = np.array([-3, -1, 1, 3])  # sample rows / columns around a block's centre
+
+
+@dataclass(frozen=True)
+class ReferenceFrames:
+    """The decoded lumas a frame's vectors may point into: signed distance -> (H, W) uint8 luma.
+
+    Distance ``d > 0`` is the frame ``d`` frames earlier in display order (past list), ``d < 0`` the frame
+    ``-d`` later (future list)."""
+
+    lumas: dict[int, np.ndarray]
+
+    def distances(self, future: bool) -> list[int]:
+        """The candidate distances of one list, nearest first."""
+        return sorted((d for d in self.lumas if (d < 0) == future), key=abs)
+
+
+def identify_references(vectors: np.ndarray, luma: np.ndarray, references: ReferenceFrames,
+                        subpixel: bool) -> np.ndarray:
+    """(n,) int16 signed distance of each vector's reference frame (0 when its list has no candidate)."""
+    distance = np.zeros(len(vectors), np.int16)
+    if len(vectors) == 0:
+        return distance
+    height, width = luma.shape
+    rows = np.clip(vectors["dst_y"].astype(np.intp)[:, None] + _OFFSETS, 0, height - 1)  # (n, 4)
+    cols = np.clip(vectors["dst_x"].astype(np.intp)[:, None] + _OFFSETS, 0, width - 1)
+    current = _window(_flat(luma), rows, cols, width)  # (n, 16) int16
+    shift_x, shift_y = _whole_pixel_displacements(vectors, subpixel)
+    for future in (False, True):
+        in_list = np.nonzero((vectors["source"] > 0) == future)[0]
+        candidates = references.distances(future)
+        if len(in_list) == 0 or not candidates:
+            continue
+        ref_rows = np.clip(rows[in_list] + shift_y[in_list, None], 0, height - 1)
+        ref_cols = np.clip(cols[in_list] + shift_x[in_list, None], 0, width - 1)
+
+        def costs(candidate_distances, blocks):
+            return np.stack([np.abs(current[in_list[blocks]] - _window(
+                _flat(references.lumas[d]), ref_rows[blocks], ref_cols[blocks], width)).sum(axis=1)
+                for d in candidate_distances])  # (m, blocks)
+
+        if len(candidates) > 1:
+            probe = np.arange(0, len(in_list), PROBE_STRIDE)
+            wins = np.bincount(np.argmin(costs(candidates, probe), axis=0), minlength=len(candidates))
+            candidates = [d for d, won in zip(candidates, wins) if won >= max(1, MIN_WIN_SHARE * len(probe))]
+        distance[in_list] = _choose(np.asarray(candidates), costs(candidates, np.arange(len(in_list))))
+    return distance
+
+
+def _choose(candidates: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """(blocks,) chosen distance from (m, blocks) costs: the best, or the dominant reference where it ties."""
+    best = np.argmin(cost, axis=0)
+    if len(candidates) == 1:
+        return candidates[best]
+    ordered = np.sort(cost, axis=0)
+    confident = ordered[0] <= CONFIDENT_RATIO * ordered[1]
+    dominant = int(np.argmax(np.bincount(best[confident], minlength=len(candidates)))) if confident.any() else 0
+    tie = cost[dominant] <= TIE_TOLERANCE * ordered[0] + len(_OFFSETS) ** 2
+    return candidates[np.where(tie & ~confident, dominant, best)]
+
+
+def _flat(luma: np.ndarray) -> np.ndarray:
+    return luma.reshape(-1) if luma.flags.c_contiguous else np.ascontiguousarray(luma).reshape(-1)
+
+
+def _window(flat: np.ndarray, rows: np.ndarray, cols: np.ndarray, width: int) -> np.ndarray:
+    """(n, 16) int16 pixels at the 4 x 4 sample points (rows (n, 4) x cols (n, 4)) of each block."""
+    index = (rows[:, :, None] * width + cols[:, None, :]).reshape(len(rows), -1)
+    return np.take(flat, index).astype(np.int16)
+
+
+def _whole_pixel_displacements(vectors: np.ndarray, subpixel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) intp rounded displacement of each block into its reference."""
+    if subpixel:
+        scale = np.maximum(vectors["motion_scale"], 1)
+        return (np.rint(vectors["motion_x"] / scale).astype(np.intp),
+                np.rint(vectors["motion_y"] / scale).astype(np.intp))
+    return ((vectors["src_x"] - vectors["dst_x"]).astype(np.intp),
+            (vectors["src_y"] - vectors["dst_y"]).astype(np.intp))
+
+
+class ReferenceWindow:
+    """Decoded frames in display order, and the sampled frames waiting for the later frames they may reference.
+
+    `push` a frame (``sampled``: it is to be scored); `ready` then yields, in sampling order, each sampled frame
+    whose references have all arrived, with its `ReferenceFrames` source (the window's frames by distance).
+    `flush` yields the rest at the end of the stream."""
+
+    def __init__(self, future_references: bool):
+        self.future_references = future_references
+        self.frames: deque = deque(maxlen=PAST_WINDOW + FUTURE_WINDOW + 1)
+        self.waiting: deque = deque()
+
+    def push(self, frame, sampled: bool) -> None:
+        self.frames.append(frame)
+        if sampled:
+            self.waiting.append(frame)
+
+    def ready(self):
+        """(frame, {distance: frame}) of the sampled frames whose references are all decoded, in order."""
+        while self.waiting and self._complete(self.waiting[0]):
+            yield self._take()
+
+    def flush(self):
+        while self.waiting:
+            yield self._take()
+
+    def _complete(self, frame) -> bool:
+        if not self.future_references or frame.is_anchor:
+            return True
+        later = [other for other in self.frames if other.index > frame.index]
+        return len(later) >= FUTURE_WINDOW or any(other.is_anchor for other in later)
+
+    def _take(self):
+        frame = self.waiting.popleft()
+        nearby = {}
+        for other in self.frames:
+            distance = frame.index - other.index
+            if 0 < distance <= PAST_WINDOW:
+                nearby[distance] = other
+        if self.future_references and not frame.is_anchor:
+            for other in sorted((o for o in self.frames if o.index > frame.index), key=lambda o: o.index):
+                nearby[frame.index - other.index] = other
+                if other.is_anchor or frame.index - other.index <= -FUTURE_WINDOW:
+                    break
+        return frame, nearby
