@@ -100,6 +100,11 @@ def render(scene_name: str) -> SyntheticScene:
 _render_cached = functools.lru_cache(maxsize=2)(render)
 
 
+def scene_folder(directory: str, scene_name: str) -> Path:
+    """The folder of ``scene_name``'s encodes inside ``directory``."""
+    return Path(directory) / scene_name.split(" (")[0].replace(" ", "-").replace("+", "and")
+
+
 def encodings(gops, bframes, codecs) -> list[tuple[str, int, str]]:
     """(codec, keyframe interval, B-structure) of every encoding asked for."""
     chosen = [("h264", gop, name) for gop in gops for name in bframes] if "h264" in codecs else []
@@ -151,7 +156,7 @@ def evaluate_clip(job: tuple[str, str, int, str, str]) -> list[dict]:
     """Every method at both budgets on one encoding of one scene; one CSV row (dict) per cell."""
     scene_name, codec, gop, bframes, directory = job
     scene = _render_cached(scene_name)
-    path = encode(scene, codec, gop, bframes, Path(directory) / scene_name.split(" (")[0].replace(" ", "-"))
+    path = encode(scene, codec, gop, bframes, scene_folder(directory, scene_name))
     cell = {"scene": scene_name, "codec": codec, "gop": gop, "bframes": bframes}
     rows, baseline = [], None
     for method, parameters in METHODS.items():
@@ -277,7 +282,7 @@ def main():
     parser.add_argument("--out", type=Path, help="CSV of every cell")
     args = parser.parse_args()
     short = {name.split(" (")[0]: name for name in SCENES} | {name: name for name in SCENES}
-    scenes = [short[name] for name in _choices(args.scenes, short, "scenes")]
+    scenes = [short[name] for name in _choices(args.scenes, short, "scenes")] if args.scenes else list(SCENES)
     gops = _choices(args.gops, GOPS, "keyframe intervals", int)
     bframes = _choices(args.bframes, H264_B_FRAMES, "B-structures")
     codecs = _choices(args.codecs, ("h264", *PIXEL_CODECS), "codecs")
@@ -287,7 +292,7 @@ def main():
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="selection-quality-") as directory:
         for scene in scenes:
-            (Path(directory) / scene.split(" (")[0].replace(" ", "-")).mkdir()
+            scene_folder(directory, scene).mkdir()
         jobs = [(scene, *encoding, directory) for scene in scenes for encoding in encodings(gops, bframes, codecs)]
         rows = run_jobs(jobs, args.workers)
     order = {name: index for index, name in enumerate(SCENES)}
