@@ -168,9 +168,7 @@ def evaluate_clip(job: tuple[str, str, int, str, str]) -> list[dict]:
         twice = processor.select(path, budget=2 * int(truth.sum()))
         seconds = (time.perf_counter() - started) / 2
         for budget, selection in zip(BUDGETS, (twice, dense)):
-            rows.append({**cell, "method": method, "budget": budget, "patches": len(selection.positions),
-                         "moving": int(truth.sum()), "recall": moving_recall(selection.patch_mask(), truth,
-                                                                             skip_first=False),
+            rows.append({**cell, "method": method, "budget": budget, **_scored(selection.patch_mask(), truth),
                          "motion": selection.method, "seconds": round(seconds, 3)})
         if method == "default":
             baseline = (dense, truth, [len(twice.positions), len(dense.positions)])
@@ -180,11 +178,18 @@ def evaluate_clip(job: tuple[str, str, int, str, str]) -> list[dict]:
     for budget, count in zip(BUDGETS, counts):
         for method, mask in (("frame diff", top_k_mask(difference, content, count)),
                              ("uniform", uniform_frames_mask(content, len(dense.frame_indices), count))):
-            rows.append({**cell, "method": method, "budget": budget, "patches": int(mask.sum()),
-                         "moving": int(truth.sum()), "recall": moving_recall(mask, truth, skip_first=False),
-                         "motion": method, "seconds": 0.0})
+            rows.append({**cell, "method": method, "budget": budget, **_scored(mask, truth), "motion": method,
+                         "seconds": 0.0})
     path.unlink()
     return rows
+
+
+def _scored(chosen: np.ndarray, truth: np.ndarray) -> dict:
+    """CSV fields of one (T, gh, gw) bool selection against the truth: counts, recall, largest frame share."""
+    per_frame = chosen.sum(axis=(1, 2))
+    return {"patches": int(chosen.sum()), "moving": int(truth.sum()),
+            "recall": moving_recall(chosen, truth, skip_first=False),
+            "top_frame_share": round(float(per_frame.max() / max(1, per_frame.sum())), 4)}
 
 
 def _worker_setup() -> None:
@@ -249,6 +254,10 @@ def report(rows: list[dict], scenes: list[str], seconds: float, workers: int) ->
             if recalls:
                 out.append(f"- default, {label}, K = {budget}: mean {np.mean(recalls):.3f}, worst "
                            f"{min(recalls):.3f} over {len(recalls)} cells")
+    for budget in BUDGETS:
+        shares = [row["top_frame_share"] for row in _cells(defaults, budget=(budget,))]
+        out.append(f"- default, K = {budget}: share of K on the sampled frame that takes most, mean "
+                   f"{np.mean(shares):.3f}, max {max(shares):.3f} (an even spread is {1 / SAMPLED:.3f})")
     h264 = _cells(defaults, codec=("h264",))
     trailing = sum(matching[_key(row)] - row["recall"] > 0.01 for row in h264)
     out.append(f"- H.264 cells where default (codec vectors) trails block matching by > 0.01: {trailing} of "
@@ -270,19 +279,29 @@ def _choices(text: str | None, known, label: str, convert=str) -> list:
     return chosen
 
 
+def _scene_names(text: str) -> list[str]:
+    """The scenes named in comma-separated ``text``, each by the start of its name ("zoom in", "still")."""
+    scenes = []
+    for prefix in (item.strip() for item in text.split(",") if item.strip()):
+        matches = [name for name in SCENES if name.startswith(prefix)]
+        if len(matches) != 1:
+            raise SystemExit(f"scene {prefix!r} matches {matches or 'nothing'}; choose from {list(SCENES)}")
+        scenes.append(matches[0])
+    return scenes
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"scenes {QUICK_SCENES}, keyframe every 12, 2 B-frames, "
                         "plus HEVC (about 1 min)")
-    parser.add_argument("--scenes", help="comma-separated scene names (prefix before ' (' is enough)")
+    parser.add_argument("--scenes", help="comma-separated scenes, each by the start of its name")
     parser.add_argument("--gops", help=f"comma-separated H.264 keyframe intervals, from {GOPS}")
     parser.add_argument("--bframes", help=f"comma-separated H.264 B-structures, from {list(H264_B_FRAMES)}")
     parser.add_argument("--codecs", help="comma-separated, from h264, hevc, vp9")
     parser.add_argument("--workers", type=int, default=2, help="processes, one clip each at a time")
     parser.add_argument("--out", type=Path, help="CSV of every cell")
     args = parser.parse_args()
-    short = {name.split(" (")[0]: name for name in SCENES} | {name: name for name in SCENES}
-    scenes = [short[name] for name in _choices(args.scenes, short, "scenes")] if args.scenes else list(SCENES)
+    scenes = _scene_names(args.scenes) if args.scenes else list(SCENES)
     gops = _choices(args.gops, GOPS, "keyframe intervals", int)
     bframes = _choices(args.bframes, H264_B_FRAMES, "B-structures")
     codecs = _choices(args.codecs, ("h264", *PIXEL_CODECS), "codecs")
