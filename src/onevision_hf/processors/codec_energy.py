@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CODEC_CELL = 4  # video pixels per side of a motion-field cell: H.264's smallest partition
+CODEC_CELL = 4  # energy pixels per side of a motion-field cell (at full resolution: H.264's smallest partition)
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,17 @@ class MotionField:
 
 def codec_motion_fields(vectors: np.ndarray | None, height: int, width: int, distances: np.ndarray,
                         subpixel: bool = True, use_future: bool = False, downscale: int = 1) -> list[MotionField]:
-    """Rasterise exported motion vectors onto cells of 4 x 4 video pixels: the past-list field, then
+    """Rasterise exported motion vectors onto cells of 4 x 4 energy pixels: the past-list field, then
     (``use_future``) the future-list one, each cell carrying its vector's reference distance from
     ``distances`` ((n,) int16, `identify_references`; 0 = no candidate frame, the cell stays uncovered).
 
     The fields are in the pixels of a luma decimated by ``downscale`` (1, 2 or 4; (height, width) its size):
-    cells of ``4 / downscale`` pixels, displacements divided by ``downscale``.
+    a cell covers ``4 x downscale`` video pixels (blocks smaller than that share a cell: the last one listed
+    is kept), displacements are divided by ``downscale``.
     ``subpixel=False`` keeps the whole-pixel ``src - dst`` the exporter rounds to (the released recipe);
     ``True`` uses ``motion / motion_scale``.
     """
-    cell = max(1, CODEC_CELL // downscale)
+    cell = CODEC_CELL
     if vectors is None or len(vectors) == 0:
         return [MotionField.empty(height, width, cell)]
     dx, dy = _block_displacements(vectors, subpixel)

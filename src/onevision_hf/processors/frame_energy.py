@@ -8,9 +8,9 @@ The budget rule (``frame_background="subtract"``): a frame's energy keeps only w
 itself. What is high everywhere in a frame (a compensation that failed, the quality jump of an I-frame, the
 noise of a textured scene) is not where the content is, so the frame's background level, the median of its
 16 x 16-pixel block means, is taken out of every block (`subtract_background`); a frame whose objects move on
-a still background loses nothing (its median is ~0). A scene cut is new content everywhere and is exempt: a frame whose coarse
-appearance no longer correlates with the previous frame's (`is_scene_cut`) scores 1 everywhere, as a kept
-first frame does. ``"keep"`` (the released recipe) ranks the normalised energy as it is.
+a still background loses nothing (its median is ~0). A scene cut is new content everywhere and is exempt:
+a frame whose coarse appearance no longer correlates with the previous frame's (`is_scene_cut`) scores 1
+everywhere, as a kept first frame does. ``"keep"`` (the released recipe) ranks the normalised energy as it is.
 """
 
 from collections.abc import Mapping, Sequence

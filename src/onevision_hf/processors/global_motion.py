@@ -59,19 +59,20 @@ def translation(dx: float, dy: float, height: int, width: int) -> CameraMotion:
 def fit_camera_motion(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, height: int,
                       width: int) -> CameraMotion:
     """Robust affine fit of (n,) displacements ``dx, dy`` at (n,) points ``x, y`` of an (height, width) frame."""
-    x, y, dx, dy = (np.asarray(values, np.float64).reshape(-1) for values in (x, y, dx, dy))
-    if len(x) < MIN_POINTS:
-        return translation(*_median_vector(dx, dy), height, width)
+    x, y, dx, dy = (np.asarray(values).reshape(-1) for values in (x, y, dx, dy))
     if len(x) > MAX_FIT_POINTS:
         keep = np.linspace(0, len(x) - 1, MAX_FIT_POINTS).astype(np.intp)
         x, y, dx, dy = x[keep], y[keep], dx[keep], dy[keep]
+    x, y, dx, dy = (values.astype(np.float64) for values in (x, y, dx, dy))
+    if len(x) < MIN_POINTS:
+        return translation(*_median_vector(dx, dy), height, width)
     base = translation(0.0, 0.0, height, width)
     design = _design(x, y, base.center, base.scale)  # (n, 3)
     target = np.stack((dx, dy), axis=1)  # (n, 2)
     matrix = _least_median_hypothesis(design, target)
     for _ in range(IRLS_ITERATIONS):
         residual = np.hypot(*(target - design @ matrix.T).T)
-        sigma = max(1.4826 * np.median(residual), MIN_SCALE)
+        sigma = max(1.4826 * _lower_median(residual), MIN_SCALE)
         weight = np.clip(1 - (residual / (TUKEY_C * sigma)) ** 2, 0, None) ** 2
         if np.count_nonzero(weight) < MIN_POINTS:
             break
@@ -95,8 +96,15 @@ def _least_median_hypothesis(design: np.ndarray, target: np.ndarray) -> np.ndarr
     stacked = np.concatenate((translation_only, affine))  # (m, 2, 3)
     scored = np.linspace(0, len(design) - 1, min(len(design), MAX_SCORED_POINTS)).astype(np.intp)
     predicted = design[scored] @ stacked.transpose(0, 2, 1)  # (m, s, 2)
-    cost = np.median(((predicted - target[scored]) ** 2).sum(axis=-1), axis=1)
+    cost = _lower_median(((predicted - target[scored]) ** 2).sum(axis=-1))
     return stacked[int(np.argmin(cost))]
+
+
+def _lower_median(values: np.ndarray) -> np.ndarray:
+    """The lower median along the last axis (one partition; what LMedS and MAD scales need, without
+    `np.median`'s overhead)."""
+    middle = (values.shape[-1] - 1) // 2
+    return np.partition(values, middle, axis=-1)[..., middle]
 
 
 def _weighted_solve(design: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Pixel-domain motion estimate for inputs without codec vectors (HEVC, VP9, AV1, MJPEG, decoded frames).
 
-Two-level block matching between a frame's luma and the previous frame's: an exhaustive search at a quarter
-of the working resolution, then a +-1 refinement at the working resolution (longer side about
-``working_size`` pixels). It returns the same `MotionField` the codec path builds from exported vectors, so
-camera compensation, the residual proxy and normalisation are shared (`codec_energy`).
+Block matching between a frame's luma and the previous frame's, coarse to fine: an exhaustive search at half
+the working resolution (longer side about `WORKING_SIZE` pixels), then a +-1 refinement at the working
+resolution and at each finer level down to full resolution, where the V-shaped SAD around the best offset
+gives a sub-pixel step (a whole-pixel field at a coarse level cannot follow a 1 px/frame pan on fine
+texture). It returns the same `MotionField` the codec path builds from exported vectors, so the camera model,
+the residual proxy and normalisation are shared (`codec_energy`, `motion_energy`).
 """
 
 import math

@@ -11,7 +11,8 @@ and the motion of most blocks wrong as soon as anything moves, the camera above 
 the vector's direction whose displaced block matches the current block best (sum of absolute differences
 on an 8 x 8 window at the block's centre, every second pixel). Ties (flat areas, a still scene) go to the
 frame's dominant reference, the one most confidently identified blocks use. Candidates first compete on
-every sixteenth block; only those that win somewhere compete on all blocks.
+`PROBE_BLOCKS` evenly spread blocks; only the nearest and those that win there confidently compete on all
+blocks.
 
 `ReferenceWindow` keeps the decoded frames a sampled frame may reference while the video streams in display
 order: up to `PAST_WINDOW` earlier frames, and, for a B-frame, the later frames up to the next I/P frame (at
@@ -25,11 +26,12 @@ import numpy as np
 
 PAST_WINDOW = 16  # H.264's largest decoded picture buffer
 FUTURE_WINDOW = 16  # B-frames between two anchors, at most
-PROBE_STRIDE = 16  # candidates first compete on every PROBE_STRIDE-th block
-MIN_WIN_SHARE = 0.05  # a candidate winning fewer probed blocks than this share drops out
+PROBE_BLOCKS = 128  # candidates first compete on about this many blocks, evenly spread
+MIN_WIN_SHARE = 0.05  # a candidate confidently winning fewer probed blocks than this share drops out
 CONFIDENT_RATIO = 0.7  # best cost at most this share of the second best: a confident identification
 TIE_TOLERANCE = 1.25  # the dominant reference is kept when its cost is within this factor of the best (+1/px)
 _OFFSETS = np.array([-3, -1, 1, 3])  # sample rows / columns around a block's centre
+_SAMPLES = len(_OFFSETS) ** 2
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
     height, width = luma.shape
     rows = np.clip(vectors["dst_y"].astype(np.intp)[:, None] + _OFFSETS, 0, height - 1)  # (n, 4)
     cols = np.clip(vectors["dst_x"].astype(np.intp)[:, None] + _OFFSETS, 0, width - 1)
-    current = _window(_flat(luma), rows, cols, width)  # (n, 16) int16
+    current = _window(luma, rows, cols)  # (n, 16) int16
     shift_x, shift_y = _whole_pixel_displacements(vectors, subpixel)
     for future in (False, True):
         in_list = np.nonzero((vectors["source"] > 0) == future)[0]
@@ -66,14 +68,16 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
         ref_cols = np.clip(cols[in_list] + shift_x[in_list, None], 0, width - 1)
 
         def costs(candidate_distances, blocks):
-            return np.stack([np.abs(current[in_list[blocks]] - _window(
-                _flat(references.lumas[d]), ref_rows[blocks], ref_cols[blocks], width)).sum(axis=1)
-                for d in candidate_distances])  # (m, blocks)
+            block_rows, block_cols, block_current = ref_rows[blocks], ref_cols[blocks], current[in_list[blocks]]
+            return np.stack([np.abs(block_current - _window(references.lumas[d], block_rows, block_cols)).sum(axis=1)
+                             for d in candidate_distances])  # (m, blocks)
 
         if len(candidates) > 1:
-            probe = np.arange(0, len(in_list), PROBE_STRIDE)
-            wins = np.bincount(np.argmin(costs(candidates, probe), axis=0), minlength=len(candidates))
-            candidates = [d for d, won in zip(candidates, wins) if won >= max(1, MIN_WIN_SHARE * len(probe))]
+            probe = np.arange(0, len(in_list), max(1, len(in_list) // PROBE_BLOCKS))
+            probed = costs(candidates, probe)
+            wins = np.bincount(np.argmin(probed, axis=0)[_confident(probed)], minlength=len(candidates))
+            candidates = [d for index, (d, won) in enumerate(zip(candidates, wins))
+                          if index == 0 or won >= max(1, MIN_WIN_SHARE * len(probe))]
         distance[in_list] = _choose(np.asarray(candidates), costs(candidates, np.arange(len(in_list))))
     return distance
 
@@ -83,21 +87,23 @@ def _choose(candidates: np.ndarray, cost: np.ndarray) -> np.ndarray:
     best = np.argmin(cost, axis=0)
     if len(candidates) == 1:
         return candidates[best]
-    ordered = np.sort(cost, axis=0)
-    confident = ordered[0] <= CONFIDENT_RATIO * ordered[1]
+    confident = _confident(cost)
     dominant = int(np.argmax(np.bincount(best[confident], minlength=len(candidates)))) if confident.any() else 0
-    tie = cost[dominant] <= TIE_TOLERANCE * ordered[0] + len(_OFFSETS) ** 2
+    tie = cost[dominant] <= TIE_TOLERANCE * cost.min(axis=0) + _SAMPLES
     return candidates[np.where(tie & ~confident, dominant, best)]
 
 
-def _flat(luma: np.ndarray) -> np.ndarray:
-    return luma.reshape(-1) if luma.flags.c_contiguous else np.ascontiguousarray(luma).reshape(-1)
+def _confident(cost: np.ndarray) -> np.ndarray:
+    """(blocks,) whether each block's best candidate beats the second clearly: by `CONFIDENT_RATIO`, and by at
+    least one luma level per sample (two perfect matches are a tie, not a confident pick)."""
+    ordered = np.partition(cost, 1, axis=0)
+    return ordered[0] + _SAMPLES <= CONFIDENT_RATIO * ordered[1]
 
 
-def _window(flat: np.ndarray, rows: np.ndarray, cols: np.ndarray, width: int) -> np.ndarray:
-    """(n, 16) int16 pixels at the 4 x 4 sample points (rows (n, 4) x cols (n, 4)) of each block."""
-    index = (rows[:, :, None] * width + cols[:, None, :]).reshape(len(rows), -1)
-    return np.take(flat, index).astype(np.int16)
+def _window(luma: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(n, 16) int16 pixels at the 4 x 4 sample points (rows (n, 4) x cols (n, 4)) of each block, read from
+    the (H, W) luma in place (a strided view of the decoder's buffer is not copied)."""
+    return luma[rows[:, :, None], cols[:, None, :]].reshape(len(rows), -1).astype(np.int16)
 
 
 def _whole_pixel_displacements(vectors: np.ndarray, subpixel: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -2,11 +2,14 @@
 
 * ``reference``: the released LLaVA training recipe (`codec-selection.md`): 64 frames, longer side 576 padded
   to a 576 x 576 square, 16-pixel patches, K = 10368 (12.5 %), the first frame kept whole with its padding,
-  whole-pixel past-list vectors, motion and residual fused 1:1 after per-frame 95th-percentile normalisation.
+  whole-pixel past-list vectors minus the median vector, the residual against each block's own reference (as
+  the decoder's residual the release read), motion and residual fused 1:1 after per-frame 95th-percentile
+  normalisation, energy at full resolution, no budget rule.
 * ``default``: the best recipe measured for the encoder's own setting (`benchmarks/selection_quality.py`):
   14-pixel patches, native aspect ratio without padding (at most 448 x 448 pixels), 12.5 % of the dense grid,
-  sub-pixel vectors, B-frame future-list vectors, normalisation floors that keep near-static frames quiet,
-  I-frames measured by block matching against the previous frame.
+  sub-pixel vectors of both lists, a robust affine camera model, normalisation floors that keep near-static
+  frames quiet, I-frames measured by block matching against the previous frame, the frame-background budget
+  rule, energy at the resolution the patches need.
 """
 
 from ..errors import OneVisionInputError

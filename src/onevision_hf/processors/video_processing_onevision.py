@@ -33,10 +33,10 @@ from ..hub_code import HubCodeMixin
 from ..limits import check_bound
 from ..modeling.packing import cu_seqlens_from_lengths
 from .frame_energy import ENERGY_RESOLUTIONS, FRAME_BACKGROUND_RULES, INTRA_FRAME_POLICIES, EnergyRecipe
-from .motion_energy import CAMERA_MODELS
 from .geometry import ResizeSpec
 from .image_loading import load_image
 from .image_processing_onevision import CHANNELS_FIRST, resize_mode_from_clip_keys
+from .motion_energy import CAMERA_MODELS
 from .normalization import CLIP_MEAN, CLIP_STD, check_normalization, patch_rows
 from .patch_selection import plan_video_geometry, resolve_budget, select_patches, temporal_positions
 from .video_decoding import sample_frame_indices

@@ -1,12 +1,13 @@
 """One streaming pass over a video -> `VideoSelection`: which patches of which frames the encoder reads.
 
-The pass holds only what it still needs: the last reference frame (for motion compensation), and, for each
-sampled frame, its pixels placed on the canvas and its patch scores. After the pass, one global top-K picks
+The pass holds only what it still needs: the decoded frames a sampled frame's vectors may point into (up to
+16 earlier ones and, for a B-frame, the later ones up to the next I/P frame: `ReferenceWindow`), and, for
+each sampled frame, its pixels placed on the canvas and its patch scores. After the pass, one global top-K picks
 the patches and their pixels are cut out as uint8 (normalisation is the processor's last step, so a dataset
 precompute can store selections as they are). The same recipe on the same input gives the same selection.
 
-Scoring a sampled frame (its motion field, energy, RGB and resize) runs on one worker thread while the main
-thread decodes on: PyAV, swscale, numpy and Pillow release the GIL, so the decoder keeps one core and the
+Scoring a sampled frame (its references, motion fields, energy, RGB and resize) runs on one worker thread
+while the main thread decodes on: PyAV, swscale, numpy and Pillow release the GIL, so the decoder keeps one core and the
 scoring the other. Frames are scored one at a time in sampling order (the result does not depend on timing),
 and at most `MAX_FRAMES_IN_FLIGHT` sampled frames wait for their turn, so memory stays bounded.
 """
@@ -20,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import OneVisionInputError, OneVisionVideoError
-from .codec_energy import MotionField, codec_motion_fields
+from .codec_energy import CODEC_CELL, MotionField, codec_motion_fields
 from .frame_energy import EnergyRecipe, energy_downscale, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
 from .patch_selection import (
@@ -179,7 +180,7 @@ class _ScoredFrames:
         if motion.fields == [] or (motion.fields is None and energy_recipe.intra_frame_energy == "zero"):
             energy = np.zeros(motion.luma.shape, np.float32)
         else:  # no motion: an intra frame, scored by its texture (the residual of intra coding)
-            fields = motion.fields or [MotionField.empty(*motion.luma.shape, cell=max(1, 4 // motion.downscale))]
+            fields = motion.fields or [MotionField.empty(*motion.luma.shape, cell=CODEC_CELL)]
             energy = frame_energy(motion.luma, fields, motion.references, energy_recipe)  # coded orientation
         energy = upright(energy, quarter_turns)
         rgb = upright(frame.rgb(), quarter_turns)

@@ -1,0 +1,216 @@
+"""The pieces of camera-robust energy (issue 11): the robust camera fit, which frame each vector points into,
+the reference window over the stream, and the budget rule (frame background, scene cuts)."""
+
+import numpy as np
+
+from onevision_hf import OneVisionVideoProcessor
+from onevision_hf.processors.codec_energy import MotionField, codec_motion_fields, compensated_residual
+from onevision_hf.processors.frame_energy import is_scene_cut, subtract_background
+from onevision_hf.processors.global_motion import fit_camera_motion
+from onevision_hf.processors.motion_energy import motion_magnitude
+from onevision_hf.processors.reference_frames import (
+    FUTURE_WINDOW,
+    PAST_WINDOW,
+    ReferenceFrames,
+    ReferenceWindow,
+    identify_references,
+)
+from onevision_hf.synthetic_video import CameraMotion, render_scene
+
+VECTOR_DTYPE = np.dtype([("source", "<i4"), ("w", "u1"), ("h", "u1"), ("src_x", "<i2"), ("src_y", "<i2"),
+                         ("dst_x", "<i2"), ("dst_y", "<i2"), ("flags", "<u8"), ("motion_x", "<i4"),
+                         ("motion_y", "<i4"), ("motion_scale", "<u2")])  # FFmpeg's AVMotionVector, as PyAV exports it
+
+
+def _vectors(dst_x, dst_y, dx, dy, source=-1, size=16):
+    """Exported-vector records of ``size``-px blocks centred at (dst_x, dst_y), displaced by whole (dx, dy)."""
+    dst_x, dst_y, dx, dy = np.broadcast_arrays(*(np.asarray(v, np.int64) for v in (dst_x, dst_y, dx, dy)))
+    vectors = np.zeros(dst_x.size, VECTOR_DTYPE)
+    vectors["source"], vectors["w"], vectors["h"] = source, size, size
+    vectors["dst_x"], vectors["dst_y"] = dst_x.ravel(), dst_y.ravel()
+    vectors["src_x"], vectors["src_y"] = (dst_x + dx).ravel(), (dst_y + dy).ravel()
+    vectors["motion_x"], vectors["motion_y"], vectors["motion_scale"] = 4 * dx.ravel(), 4 * dy.ravel(), 4
+    return vectors
+
+
+def _texture(rng, height, width):
+    coarse = rng.integers(0, 256, (height // 4 + 1, width // 4 + 1)).astype(np.uint8)
+    return np.repeat(np.repeat(coarse, 4, 0), 4, 1)[:height, :width]
+
+
+def test_camera_fit_recovers_zoom_rotation_and_pan_despite_moving_cells():
+    rng = np.random.default_rng(0)
+    height, width = 360, 640
+    x, y = rng.uniform(0, width, 3000), rng.uniform(0, height, 3000)
+    angle, zoom, pan = np.deg2rad(0.5), 1.01, (3.0, -2.0)
+    cx, cy = width / 2, height / 2
+    # where each point came from: rotated and scaled about the centre, then panned
+    src_x = cx + zoom * (np.cos(angle) * (x - cx) - np.sin(angle) * (y - cy)) + pan[0]
+    src_y = cy + zoom * (np.sin(angle) * (x - cx) + np.cos(angle) * (y - cy)) + pan[1]
+    dx, dy = src_x - x, src_y - y
+    moving = rng.random(3000) < 0.4  # 40 % of the cells move on their own
+    dx[moving] += rng.uniform(-12, 12, moving.sum())
+    dy[moving] += rng.uniform(-12, 12, moving.sum())
+    camera = fit_camera_motion(x, y, dx, dy, height, width)
+    fitted_dx, fitted_dy = camera.displacement(x[~moving], y[~moving])
+    # a hundredth of a pixel: outliers that happen to land within the biweight's reach pull a little
+    np.testing.assert_allclose(fitted_dx, (src_x - x)[~moving], atol=1e-2)
+    np.testing.assert_allclose(fitted_dy, (src_y - y)[~moving], atol=1e-2)
+
+
+def test_camera_fit_of_a_pure_pan_is_that_translation_and_few_cells_fall_back_to_the_median():
+    x, y = np.meshgrid(np.arange(8, 640, 16.0), np.arange(8, 360, 16.0))
+    camera = fit_camera_motion(x, y, np.full(x.shape, 2.0), np.full(x.shape, -1.0), 360, 640)
+    dx, dy = camera.displacement(np.array([0.0, 639.0]), np.array([0.0, 359.0]))
+    np.testing.assert_allclose(dx, 2.0, atol=1e-6)
+    np.testing.assert_allclose(dy, -1.0, atol=1e-6)
+    few = fit_camera_motion(np.arange(3.0), np.arange(3.0), np.array([1.0, 5.0, 1.5]), np.zeros(3), 360, 640)
+    np.testing.assert_allclose(few.displacement(np.array([100.0]), np.array([50.0]))[0], 1.5)
+
+
+def test_each_vector_is_matched_to_the_frame_it_points_into():
+    rng = np.random.default_rng(1)
+    height, width = 128, 192
+    world = _texture(rng, height + 64, width + 64)
+
+    def view(t):  # the camera pans 2 px right per frame: frame t shows the world from x = 2t
+        return np.ascontiguousarray(world[16:16 + height, 2 * t:2 * t + width])
+
+    current = 10
+    references = ReferenceFrames({d: view(current - d) for d in (1, 2, 3, -1, -2)})
+    xs, ys = np.meshgrid(np.arange(24, width - 24, 16), np.arange(24, height - 24, 16))
+    # a point of frame t sits 2d px further right in frame t - d (d < 0: the later frames)
+    cases = [(1, -1), (3, -1), (2, -1), (-1, 1), (-2, 1)]
+    vectors = np.concatenate([_vectors(xs, ys, 2 * d, 0, source=source) for d, source in cases])
+    truth = np.concatenate([np.full(xs.size, d) for d, _ in cases])
+    distances = identify_references(vectors, view(current), references, subpixel=True)
+    np.testing.assert_array_equal(distances, truth)
+
+
+def test_ties_in_a_still_scene_go_to_the_dominant_reference():
+    rng = np.random.default_rng(2)
+    still = _texture(rng, 96, 128)
+    flat = np.full((96, 128), 90, np.uint8)
+    current = flat.copy()
+    current[:, 64:] = still[:, 64:]  # textured right half, flat left half
+    references = ReferenceFrames({1: flat.copy(), 2: current.copy()})  # only frame t-2 shows the texture
+    references.lumas[1][:, 64:] = 255 - still[:, 64:]
+    xs, ys = np.meshgrid(np.arange(8, 128, 16), np.arange(8, 96, 16))
+    distances = identify_references(_vectors(xs, ys, 0, 0), current, references, subpixel=True)
+    assert set(distances.tolist()) == {2}  # textured blocks pick t-2 confidently; flat ties follow them
+
+
+def test_predictions_use_each_cells_own_reference():
+    rng = np.random.default_rng(3)
+    far, near = _texture(rng, 64, 64), _texture(rng, 64, 64)
+    current = near.copy()
+    current[:, :32] = far[:, :32]  # left half predicted from 2 frames back, right half from the previous frame
+    xs, ys = np.meshgrid(np.arange(8, 64, 16), np.arange(8, 64, 16))
+    vectors = _vectors(xs, ys, 0, 0)
+    distances = np.where(vectors["dst_x"] < 32, 2, 1).astype(np.int16)
+    fields = codec_motion_fields(vectors, 64, 64, distances)
+    residual = compensated_residual(current, fields, {1: near, 2: far})
+    np.testing.assert_array_equal(residual, 0)  # every cell predicted exactly from its own reference
+    wrong = compensated_residual(current, fields, {1: near, 2: near})
+    assert wrong[:, :32].mean() > 20
+
+
+def test_motion_is_measured_relative_to_the_camera_and_per_frame_of_distance():
+    height, width, cell = 128, 192, 4
+    rows, cols = height // cell, width // cell
+    distance = np.ones((rows, cols), np.int16)
+    distance[:, 3 * cols // 4:] = 3  # the right quarter points three frames back
+    dx = 2.0 * distance.astype(np.float32)  # a pan of 2 px/frame seen over 1 and 3 frames
+    dy = np.zeros((rows, cols), np.float32)
+    dx[4:8, 4:8] += 6.0  # an object moving 6 px/frame on its own (distance 1)
+    field = MotionField(dx, dy, np.ones((rows, cols), bool), cell, distance)
+    speed = motion_magnitude([field], height, width, "affine")
+    np.testing.assert_allclose(speed[4:8, 4:8], 6.0, atol=1e-3)
+    speed[4:8, 4:8] = 0
+    assert speed.max() < 1e-3  # the camera's motion is gone on both references
+    median = motion_magnitude([field], height, width, "median")  # the released recipe: one median vector
+    np.testing.assert_allclose(median[:, 3 * cols // 4:], 4.0)  # the farther reference keeps 2 x (3 - 1) px
+
+
+class _Frame:
+    def __init__(self, index, kind):
+        self.index, self.is_anchor = index, kind != "B"
+
+
+def test_reference_window_holds_b_frames_until_their_next_anchor():
+    window = ReferenceWindow(future_references=True)
+    kinds = "IBBPBBP"
+    ready = []
+    for index, kind in enumerate(kinds):
+        window.push(_Frame(index, kind), sampled=index in (1, 3, 5))
+        ready.extend((frame.index, sorted(nearby)) for frame, nearby in window.ready())
+        if index == 2:
+            assert ready == []  # frame 1 (B) waits for the P-frame 3 it may predict from
+    assert ready[0] == (1, [-2, -1, 1])
+    assert ready[1] == (3, [1, 2, 3])
+    assert ready[2] == (5, [-1, 1, 2, 3, 4, 5])
+    assert list(window.flush()) == []
+
+
+def test_reference_window_bounds_what_it_keeps():
+    window = ReferenceWindow(future_references=True)
+    window.push(_Frame(0, "B"), sampled=True)
+    for index in range(1, FUTURE_WINDOW + 1):
+        assert not list(window.ready())
+        window.push(_Frame(index, "B"), sampled=False)
+    (frame, nearby), = window.ready()  # no anchor came: it stops waiting after FUTURE_WINDOW frames
+    assert min(nearby) == -FUTURE_WINDOW
+    last = 3 * (PAST_WINDOW + FUTURE_WINDOW)
+    for index in range(FUTURE_WINDOW + 1, last):
+        window.push(_Frame(index, "P"), sampled=False)
+        assert len(window.frames) <= PAST_WINDOW + FUTURE_WINDOW + 1
+    window.push(_Frame(last, "P"), sampled=True)
+    (_, nearby), = window.ready()
+    assert sorted(nearby) == list(range(1, PAST_WINDOW + 1))
+
+
+def test_background_subtraction_quiets_uniform_energy_and_keeps_an_object():
+    rng = np.random.default_rng(4)
+    energy = rng.uniform(0.3, 0.5, (96, 128)).astype(np.float32)  # high everywhere: a failed compensation
+    energy[32:64, 32:64] = 1.0  # and one object
+    out = subtract_background(energy.copy())
+    assert out[32:64, 32:64].min() > 0.5
+    assert out[:, 80:].mean() < 0.02
+    still = np.zeros((96, 128), np.float32)
+    still[10:20, 10:20] = 0.8
+    np.testing.assert_array_equal(subtract_background(still.copy()), still)  # nothing to take out
+
+
+def test_scene_cut_test_tells_new_content_from_camera_motion():
+    rng = np.random.default_rng(5)
+    scene = np.repeat(np.repeat(rng.integers(0, 256, (20, 30)).astype(np.uint8), 32, 0), 32, 1)  # 640 x 960
+    other = np.repeat(np.repeat(rng.integers(0, 256, (20, 30)).astype(np.uint8), 32, 0), 32, 1)
+    panned = np.roll(scene, 6, axis=1)
+    assert is_scene_cut(other, scene)
+    assert not is_scene_cut(panned, scene)
+    assert not is_scene_cut(np.full_like(scene, 16), scene)  # a fade to black is not a cut
+    assert not is_scene_cut(scene, None)
+
+
+def test_a_frame_whose_compensation_fails_cannot_swallow_the_budget():
+    scene = render_scene(12, 144, 192, num_objects=1, object_size=32, speed=3.0, seed=6, camera=CameraMotion())
+    frames = [frame.copy() for frame in scene.frames]
+    rng = np.random.default_rng(6)
+    noise = rng.integers(-40, 41, frames[6].shape)  # same scene, but nothing predicts it well
+    frames[6] = np.clip(frames[6].astype(int) + noise, 0, 255).astype(np.uint8)
+    shares = {}
+    for rule in ("subtract", "keep"):
+        processor = OneVisionVideoProcessor(num_frames=12, keep_first_frame=False, budget=120,
+                                            frame_background=rule)
+        shares[rule] = processor.select(frames).patch_mask().sum(axis=(1, 2))[6] / 120
+    assert shares["subtract"] <= 0.1, shares  # about its object's share (1/11 of the moving patches)
+    assert shares["keep"] >= 2 * shares["subtract"], shares  # the released rule ranks the noise as it is
+
+
+def test_a_scene_cut_frame_is_new_content_and_takes_its_patches():
+    scene = render_scene(12, 144, 192, num_objects=1, object_size=32, speed=3.0, seed=7, cut_at=6,
+                         camera=CameraMotion())
+    processor = OneVisionVideoProcessor(num_frames=12, keep_first_frame=False, budget=200)
+    mask = processor.select(scene.frames).patch_mask()
+    per_frame = mask[6].size
+    assert mask[6].sum() == per_frame  # the whole cut frame: everything in it is new
