@@ -125,13 +125,16 @@ def _object_tracks(rng: np.random.Generator, num_frames: int, height: int, width
     return sprites, np.stack(corners).reshape(num_frames, num_objects, 2)
 
 
-def _composite(frame: np.ndarray, sprites: list[np.ndarray], corners: np.ndarray, new_content: bool) -> np.ndarray:
-    """Paste the sprites at their (N, 2) corners into ``frame`` (in place); (H, W) bool mask of what moves."""
+def _composite(frame: np.ndarray, sprites: list[np.ndarray], corners: np.ndarray, new_content: bool,
+               moved: np.ndarray | None = None) -> np.ndarray:
+    """Paste the sprites at their (N, 2) corners into ``frame`` (in place); (H, W) bool mask of what moves:
+    the sprites (those ``moved`` marks, all by default) and, with ``new_content``, the whole frame."""
     mask = np.full(frame.shape[:2], new_content, dtype=bool)
-    for sprite, (y, x) in zip(sprites, corners):
+    for index, (sprite, (y, x)) in enumerate(zip(sprites, corners)):
         size = sprite.shape[0]
         frame[y:y + size, x:x + size] = sprite
-        mask[y:y + size, x:x + size] = True
+        if moved is None or moved[index]:
+            mask[y:y + size, x:x + size] = True
     return mask
 
 
@@ -142,7 +145,9 @@ def render_scene(num_frames: int, height: int, width: int, num_objects: int = 1,
 
     ``pan`` (dy, dx) px/frame moves the view by whole-pixel crops (the original scenes, kept bit for bit);
     ``camera`` instead warps the background per frame (`CameraMotion`) and fills ``background``/``poses``;
-    its objects have the background's full contrast (the ``pan`` scenes' objects have half of it).
+    its objects have the background's full contrast (the ``pan`` scenes' objects have half of it), and an object
+    counts as moving in a frame only where it moved since the previous one (objects move in whole pixels: one
+    slower than 1 px/frame stands still in some frames).
     From ``cut_at`` on the background is another texture, and frame ``cut_at`` counts as moving everywhere.
     """
     if camera is not None and any(pan):
@@ -182,7 +187,9 @@ def _render_camera_scene(rng: np.random.Generator, num_frames: int, height: int,
     for index in range(num_frames):
         background = backgrounds[1 if cut_at is not None and index >= cut_at else 0]
         frame = sample_bilinear(background, grid @ poses[index, :, :2].T + poses[index, :, 2])
-        moving.append(_composite(frame, sprites, tracks[index], cut_at is not None and index == cut_at))
+        # a sprite moves in whole pixels: where its corner is the previous frame's, nothing of it moved
+        moved = None if index == 0 else (tracks[index] != tracks[index - 1]).any(axis=1)
+        moving.append(_composite(frame, sprites, tracks[index], cut_at is not None and index == cut_at, moved))
         frames.append(frame)
     return SyntheticScene(frames, moving, backgrounds[0], poses)
 
