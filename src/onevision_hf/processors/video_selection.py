@@ -23,6 +23,7 @@ from ..errors import OneVisionInputError, OneVisionVideoError
 from .codec_energy import MotionField, codec_motion_field
 from .frame_energy import EnergyRecipe, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
+from .patch_pixels import place_patches
 from .patch_selection import (
     SELECTION_UNITS,
     patch_scores,
@@ -45,6 +46,8 @@ METHOD_CODEC = "codec-mv"
 METHOD_PIXEL = "pixel-block-matching"
 MOTION_SOURCES = ("auto", "pixel")
 MAX_FRAMES_IN_FLIGHT = 4  # sampled frames decoded but not yet scored
+DEFERRED_FRAME_BYTES = 256 * 2**20  # decoded planes kept for `_finish` (64 yuv420 frames of 1080p: 199 MB)
+PATCH_CUT_THREADS = 2  # `_finish` converts and resamples frames in parallel (Pillow and swscale release the GIL)
 
 
 @dataclass(frozen=True)
@@ -136,14 +139,37 @@ class VideoSelection:
         return mask
 
 
+@dataclass(frozen=True)
+class _DeferredFrame:
+    """A sampled frame whose pixels are placed only once the top-K says which of its patches are kept."""
+
+    frame: DecodedFrame | ArrayFrame
+    quarter_turns: int
+
+    def upright_rgb(self) -> np.ndarray:
+        """(H0, W0, 3) uint8 RGB, upright (a rotated view when the frame carries display rotation)."""
+        return upright(self.frame.rgb(), self.quarter_turns)
+
+    def placed(self, geometry: FrameGeometry) -> np.ndarray:
+        """(H, W, 3) uint8 the whole frame placed on the canvas (`apply_geometry`)."""
+        return apply_geometry(np.ascontiguousarray(self.upright_rgb()), geometry)
+
+
 class _ScoredFrames:
-    """Accumulates the sampled frames: placed pixels and patch scores, in sampling order."""
+    """Accumulates the sampled frames: their pixels (placed, or deferred) and patch scores, in sampling order.
+
+    A frame's pixels are kept as decoded (a `_DeferredFrame`: the decoder's own planes, yuv420 holds 1.5 bytes a
+    pixel) while the deferred frames hold at most `DEFERRED_FRAME_BYTES`; past that, and for a frame whose size
+    differs from the first one, they are placed on the canvas at once (an (H, W, 3) uint8 array), as the full
+    path does. `_finish` then converts and resamples only what the chosen patches need.
+    """
 
     def __init__(self, recipe: SelectionRecipe):
         self.recipe = recipe
         self.geometry: FrameGeometry | None = None
-        self.canvases: list[np.ndarray] = []
+        self.pixels: list[np.ndarray | _DeferredFrame] = []
         self.scores: list[np.ndarray] = []
+        self.deferred_bytes = 0
 
     def add(self, frame: DecodedFrame | ArrayFrame, reference: np.ndarray | None, motion: MotionField | None):
         """Score one sampled frame; ``motion`` None means the frame scores by its intra policy."""
@@ -156,17 +182,36 @@ class _ScoredFrames:
             motion = motion or MotionField.empty(*luma.shape, cell=4)
             energy = frame_energy(luma, reference, motion, energy_recipe)  # (H, W) coded orientation
         energy = upright(energy, quarter_turns)
-        rgb = upright(frame.rgb(), quarter_turns)
         height, width = energy.shape
         if self.geometry is None:
             self.geometry = plan_video_geometry(height, width, self.recipe.resize, self.recipe.patch_size,
                                                 self.recipe.selection_unit, self.recipe.min_pixels,
                                                 self.recipe.max_pixels)
-        elif (height, width) != self.geometry.source_size:  # resolution change mid-stream: rescale to the first
-            rgb = apply_geometry(rgb, _rescale_geometry((height, width), self.geometry.source_size))
-            energy = apply_geometry(energy, _rescale_geometry((height, width), self.geometry.source_size), "bilinear")
-        self.canvases.append(apply_geometry(np.ascontiguousarray(rgb), self.geometry))  # (H, W, 3) uint8
+        if (height, width) != self.geometry.source_size:  # resolution change mid-stream: rescale to the first
+            rescale = _rescale_geometry((height, width), self.geometry.source_size)
+            rgb = apply_geometry(np.ascontiguousarray(upright(frame.rgb(), quarter_turns)), rescale)
+            self.pixels.append(apply_geometry(rgb, self.geometry))
+            energy = apply_geometry(energy, rescale, "bilinear")
+        elif self.deferred_bytes + frame.nbytes <= DEFERRED_FRAME_BYTES:
+            self.deferred_bytes += frame.nbytes
+            self.pixels.append(_DeferredFrame(frame, quarter_turns))
+        else:
+            self.pixels.append(_DeferredFrame(frame, quarter_turns).placed(self.geometry))
         self.scores.append(patch_scores(np.ascontiguousarray(energy), self.geometry))
+
+    def canvas(self, index: int) -> np.ndarray:
+        """(H, W, 3) uint8 sampled frame ``index`` placed on the canvas."""
+        pixels = self.pixels[index]
+        return pixels.placed(self.geometry) if isinstance(pixels, _DeferredFrame) else pixels
+
+    def patches(self, index: int, cells: np.ndarray) -> np.ndarray:
+        """(n, p, p, 3) uint8 pixels of sampled frame ``index``'s patches at ``cells`` ((n, 2) int64 (h, w))."""
+        pixels = self.pixels[index]
+        if isinstance(pixels, _DeferredFrame):
+            return place_patches(pixels.upright_rgb(), self.geometry, cells)
+        p = self.geometry.patch_size
+        grid = pixels.reshape(pixels.shape[0] // p, p, pixels.shape[1] // p, p, 3)
+        return grid[cells[:, 0], :, cells[:, 1]]  # advanced indices lead
 
 
 def _rescale_geometry(source_size: tuple[int, int], target_size: tuple[int, int]) -> FrameGeometry:
@@ -251,14 +296,27 @@ def _finish(scored: _ScoredFrames, frame_indices: np.ndarray, recipe: SelectionR
     chosen = select_patches(scores, geometry.content_patch_mask(), budget, recipe.keep_first_frame,
                             recipe.first_frame_padding, recipe.selection_unit)  # (K, 3) rows (i, h, w)
     times = temporal_positions(len(frame_indices), recipe.rope_temporal_size)
-    canvases = np.stack(scored.canvases)  # (T, H, W, 3)
-    p = geometry.patch_size
-    grid = canvases.reshape(len(canvases), grid_h, p, grid_w, p, 3)
-    patches = grid[chosen[:, 0], chosen[:, 1], :, chosen[:, 2]]  # (K, p, p, 3): advanced indices lead
+    patches = _cut_patches(scored, chosen)  # (K, p, p, 3)
     patches = np.ascontiguousarray(patches.transpose(0, 3, 1, 2))  # (K, 3, p, p)
+    canvases = np.stack([scored.canvas(index) for index in range(len(frame_indices))]) if keep_frames else None
     positions = np.stack((times[chosen[:, 0]], chosen[:, 1], chosen[:, 2]), axis=1).astype(np.int64)
     return VideoSelection(frame_indices, times, positions, patches, method, fallback_reason, geometry, scores,
-                          source_frame_count, canvases if keep_frames else None, source_fps)
+                          source_frame_count, canvases, source_fps)
+
+
+def _cut_patches(scored: _ScoredFrames, chosen: np.ndarray) -> np.ndarray:
+    """(K, p, p, 3) uint8 pixels of the ``chosen`` (K, 3) rows (i, h, w), sorted by i; frames with no chosen
+    patch are never converted, the others in parallel (`PATCH_CUT_THREADS`)."""
+    bounds = np.searchsorted(chosen[:, 0], np.arange(len(scored.scores) + 1))
+    used = [index for index in range(len(scored.scores)) if bounds[index + 1] > bounds[index]]
+
+    def cut(index: int) -> np.ndarray:
+        return scored.patches(index, chosen[bounds[index]:bounds[index + 1], 1:])
+
+    with ThreadPoolExecutor(max_workers=PATCH_CUT_THREADS, thread_name_prefix="onevision-cut") as pool:
+        pieces = list(pool.map(cut, used))
+    p = scored.geometry.patch_size
+    return np.concatenate(pieces) if pieces else np.zeros((0, p, p, 3), np.uint8)
 
 
 def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_frames: bool = False,
