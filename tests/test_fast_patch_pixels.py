@@ -1,0 +1,137 @@
+"""The fast patch-pixel path (issue 14) gives exactly the pixels of the full placement, frame and video level."""
+
+import av
+import numpy as np
+import pytest
+
+import onevision_hf.processors.video_selection as video_selection
+from onevision_hf import OneVisionVideoProcessor
+from onevision_hf.processors.geometry import apply_geometry
+from onevision_hf.processors.patch_pixels import (
+    _horizontal_first,
+    _vertical_first,
+    pass_order,
+    place_patches,
+    place_region,
+)
+from onevision_hf.processors.patch_selection import plan_video_geometry
+from onevision_hf.synthetic_video import write_video
+
+# (source H, W, resize, patch size, max_pixels): downscale both ways, portrait, square-pad, crop, upscale, odd
+GEOMETRIES = [
+    (640, 360, "native", 14, 448 * 448),
+    (360, 640, "square-pad:576", 16, None),
+    (144, 176, "native", 14, 448 * 448),
+    (144, 176, "square-pad:448", 14, None),
+    (113, 145, "native", 14, None),
+    (272, 640, "shorter-crop:224", 14, None),
+    (101, 77, "native", 14, None),
+    (77, 101, "square-pad:336", 14, None),
+    (90, 60, "native", 14, 300 * 300),  # upscaled: min side grows
+]
+
+
+def _full_patches(rgb, geometry, cells):
+    p = geometry.patch_size
+    grid_h, grid_w = geometry.grid_size
+    grid = apply_geometry(rgb, geometry).reshape(grid_h, p, grid_w, p, 3)
+    return grid[cells[:, 0], :, cells[:, 1]]
+
+
+@pytest.mark.parametrize("height, width, resize, patch_size, max_pixels", GEOMETRIES)
+def test_region_equals_the_full_placement(height, width, resize, patch_size, max_pixels):
+    rng = np.random.default_rng(height * width)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    geometry = plan_video_geometry(height, width, resize, patch_size, 1, None, max_pixels)
+    assert pass_order(geometry.source_size, geometry.scaled_size) in ("horizontal", "vertical")
+    canvas_h, canvas_w = geometry.canvas_size
+    full = apply_geometry(rgb, geometry)
+    for fraction in (0.05, 0.3, 1.0):  # scattered rows and columns, padding included
+        rows = np.sort(rng.choice(canvas_h, max(1, int(fraction * canvas_h)), replace=False))
+        cols = np.sort(rng.choice(canvas_w, max(1, int(fraction * canvas_w)), replace=False))
+        np.testing.assert_array_equal(place_region(rgb, geometry, rows, cols), full[rows][:, cols])
+
+
+@pytest.mark.parametrize("height, width, resize, patch_size, max_pixels", GEOMETRIES)
+def test_patches_equal_the_full_placement_rotated_views_too(height, width, resize, patch_size, max_pixels):
+    rng = np.random.default_rng(7)
+    coded = rng.integers(0, 256, (width, height, 3), dtype=np.uint8)
+    rgb = np.rot90(coded, k=1)  # what `upright` hands over for a rotated phone clip: a strided view
+    geometry = plan_video_geometry(height, width, resize, patch_size, 1, None, max_pixels)
+    grid_h, grid_w = geometry.grid_size
+    for count in (1, max(1, grid_h * grid_w // 10), grid_h * grid_w):
+        flat = np.sort(rng.choice(grid_h * grid_w, count, replace=False))
+        cells = np.stack((flat // grid_w, flat % grid_w), axis=1).astype(np.int64)
+        np.testing.assert_array_equal(place_patches(rgb, geometry, cells),
+                                      _full_patches(np.ascontiguousarray(rgb), geometry, cells))
+
+
+def test_a_pass_order_mistake_would_be_seen():
+    """The two pass orders differ on these sizes, so the equality tests above do pin the observed order."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (640, 360, 3), dtype=np.uint8)
+    geometry = plan_video_geometry(640, 360, "native", 14, 1, None, 448 * 448)
+    rows, cols = np.arange(100, 150), np.arange(20, 60)
+    want = apply_geometry(rgb, geometry)[rows][:, cols]
+    results = {first.__name__: first(rgb, geometry.scaled_size, rows, cols) for first in (_horizontal_first,
+                                                                                          _vertical_first)}
+    matching = [name for name, result in results.items() if np.array_equal(result, want)]
+    assert matching == [f"_{pass_order(geometry.source_size, geometry.scaled_size)}_first"]
+
+
+def _select_both_ways(monkeypatch, path, **parameters):
+    processor = OneVisionVideoProcessor(**parameters)
+    monkeypatch.setattr(video_selection, "DEFERRED_FRAME_BYTES", 0)  # every frame placed whole, as before
+    exact = processor.select(path, keep_frames=True)
+    monkeypatch.setattr(video_selection, "DEFERRED_FRAME_BYTES", 256 * 2**20)
+    fast = processor.select(path)
+    return exact, fast
+
+
+@pytest.mark.parametrize("name, parameters", [
+    ("h264.mp4", {}),  # default preset: native at most 448 x 448 (an upscale of the 112 x 144 scene)
+    ("h264.mp4", {"preset": "reference"}),  # square-pad:576
+    ("mpeg4.avi", {"resize": "square-pad:224", "patch_size": 16}),
+    ("h264-10bit.mp4", {"resize": "shorter-crop:112"}),
+    ("hevc.mp4", {"max_pixels": 96 * 96}),  # pixel fallback, downscaled
+])
+def test_video_selection_fast_path_is_exact(monkeypatch, video_files, name, parameters):
+    exact, fast = _select_both_ways(monkeypatch, video_files[name], num_frames=8, **parameters)
+    np.testing.assert_array_equal(fast.positions, exact.positions)
+    np.testing.assert_array_equal(fast.patches, exact.patches)
+    p = exact.geometry.patch_size
+    grid_h, grid_w = exact.geometry.grid_size
+    grid = exact.frames.reshape(len(exact.frames), grid_h, p, grid_w, p, 3)
+    cut = grid[exact.sample_indices, exact.positions[:, 1], :, exact.positions[:, 2]].transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(fast.patches, cut)  # and they are the placed frames' pixels
+
+
+@pytest.mark.skipif(not hasattr(av.video.stream.VideoStream, "set_display_rotation"),
+                    reason="writing rotation metadata needs PyAV >= 15")
+def test_rotated_video_fast_path_is_exact(monkeypatch, tmp_path, moving_scene):
+    coded = [np.ascontiguousarray(np.rot90(frame[:, :130], k=-1)) for frame in moving_scene.frames]  # (130, 112)
+    path = tmp_path / "rotated.mp4"
+    write_video(path, coded, codec="libx264", rotation=90)
+    exact, fast = _select_both_ways(monkeypatch, path, num_frames=8, max_pixels=100 * 100)
+    assert exact.geometry.source_size == (112, 130)
+    assert exact.geometry.scaled_size != exact.geometry.source_size
+    np.testing.assert_array_equal(fast.patches, exact.patches)
+
+
+def test_frames_beyond_the_memory_bound_are_placed_at_once(monkeypatch, video_files):
+    path = video_files["h264.mp4"]
+    processor = OneVisionVideoProcessor(num_frames=8)
+    kept = []
+    original = video_selection._ScoredFrames.add
+
+    def add(self, frame, reference, motion):
+        original(self, frame, reference, motion)
+        kept.append(type(self.pixels[-1]).__name__)
+
+    monkeypatch.setattr(video_selection._ScoredFrames, "add", add)
+    one_frame = 112 * 144 * 3 // 2  # yuv420p planes of one frame (PyAV pads lines: a little more)
+    monkeypatch.setattr(video_selection, "DEFERRED_FRAME_BYTES", 3 * one_frame)
+    bounded = processor.select(path)
+    assert 0 < kept.count("_DeferredFrame") < 8 and "ndarray" in kept
+    monkeypatch.setattr(video_selection, "DEFERRED_FRAME_BYTES", 0)
+    np.testing.assert_array_equal(bounded.patches, processor.select(path).patches)
