@@ -6,13 +6,13 @@ import pytest
 
 import onevision_hf.processors.video_selection as video_selection
 from onevision_hf import OneVisionVideoProcessor
+from onevision_hf.processors import patch_pixels
 from onevision_hf.processors.geometry import apply_geometry
 from onevision_hf.processors.patch_pixels import (
-    _horizontal_first,
-    _vertical_first,
-    pass_order,
+    _scaled_patches,
+    bicubic_coefficients,
+    exact_pass_order,
     place_patches,
-    place_region,
 )
 from onevision_hf.processors.patch_selection import plan_video_geometry
 from onevision_hf.synthetic_video import write_video
@@ -34,49 +34,69 @@ GEOMETRIES = [
 def _full_patches(rgb, geometry, cells):
     p = geometry.patch_size
     grid_h, grid_w = geometry.grid_size
-    grid = apply_geometry(rgb, geometry).reshape(grid_h, p, grid_w, p, 3)
+    grid = apply_geometry(np.ascontiguousarray(rgb), geometry).reshape(grid_h, p, grid_w, p, 3)
     return grid[cells[:, 0], :, cells[:, 1]]
 
 
+def _random_cells(rng, mask, count):
+    cells = np.argwhere(mask)
+    return cells[np.sort(rng.choice(len(cells), min(count, len(cells)), replace=False))].astype(np.int64)
+
+
 @pytest.mark.parametrize("height, width, resize, patch_size, max_pixels", GEOMETRIES)
-def test_region_equals_the_full_placement(height, width, resize, patch_size, max_pixels):
+def test_numpy_passes_equal_pillow_on_every_content_patch(height, width, resize, patch_size, max_pixels):
     rng = np.random.default_rng(height * width)
     rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     geometry = plan_video_geometry(height, width, resize, patch_size, 1, None, max_pixels)
-    assert pass_order(geometry.source_size, geometry.scaled_size) in ("horizontal", "vertical")
-    canvas_h, canvas_w = geometry.canvas_size
-    full = apply_geometry(rgb, geometry)
-    for fraction in (0.05, 0.3, 1.0):  # scattered rows and columns, padding included
-        rows = np.sort(rng.choice(canvas_h, max(1, int(fraction * canvas_h)), replace=False))
-        cols = np.sort(rng.choice(canvas_w, max(1, int(fraction * canvas_w)), replace=False))
-        np.testing.assert_array_equal(place_region(rgb, geometry, rows, cols), full[rows][:, cols])
+    order = exact_pass_order(geometry)
+    assert order in ("horizontal", "vertical")
+    cells = np.argwhere(geometry.content_patch_mask()).astype(np.int64)
+    np.testing.assert_array_equal(_scaled_patches(rgb, geometry, cells, order), _full_patches(rgb, geometry, cells))
 
 
 @pytest.mark.parametrize("height, width, resize, patch_size, max_pixels", GEOMETRIES)
-def test_patches_equal_the_full_placement_rotated_views_too(height, width, resize, patch_size, max_pixels):
+def test_patches_equal_the_full_placement_rotated_and_padded_rows_too(monkeypatch, height, width, resize,
+                                                                      patch_size, max_pixels):
+    monkeypatch.setattr(patch_pixels, "WHOLE_FRAME_FRACTION", 2.0)  # the numpy passes, however many patches
     rng = np.random.default_rng(7)
-    coded = rng.integers(0, 256, (width, height, 3), dtype=np.uint8)
-    rgb = np.rot90(coded, k=1)  # what `upright` hands over for a rotated phone clip: a strided view
     geometry = plan_video_geometry(height, width, resize, patch_size, 1, None, max_pixels)
-    grid_h, grid_w = geometry.grid_size
-    for count in (1, max(1, grid_h * grid_w // 10), grid_h * grid_w):
-        flat = np.sort(rng.choice(grid_h * grid_w, count, replace=False))
-        cells = np.stack((flat // grid_w, flat % grid_w), axis=1).astype(np.int64)
-        np.testing.assert_array_equal(place_patches(rgb, geometry, cells),
-                                      _full_patches(np.ascontiguousarray(rgb), geometry, cells))
+    coded = rng.integers(0, 256, (width, height, 3), dtype=np.uint8)
+    padded = np.zeros((height, width + 5, 3), np.uint8)[:, :width]  # rows longer than the frame, as PyAV's
+    padded[:] = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    for rgb in (np.rot90(coded, k=1), np.rot90(coded, k=-1)[::-1, ::-1], padded):  # views `upright` hands over
+        for count in (1, 7, 10_000):
+            cells = _random_cells(rng, geometry.content_patch_mask(), count)
+            np.testing.assert_array_equal(place_patches(rgb, geometry, cells), _full_patches(rgb, geometry, cells))
+
+
+def test_padding_patches_and_full_frames_are_placed_whole():
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    geometry = plan_video_geometry(360, 640, "square-pad:576", 16, 1)
+    every = np.argwhere(np.ones(geometry.grid_size, bool)).astype(np.int64)  # the kept first frame, padding included
+    np.testing.assert_array_equal(place_patches(rgb, geometry, every), _full_patches(rgb, geometry, every))
+    some = every[::37]
+    np.testing.assert_array_equal(place_patches(rgb, geometry, some), _full_patches(rgb, geometry, some))
 
 
 def test_a_pass_order_mistake_would_be_seen():
-    """The two pass orders differ on these sizes, so the equality tests above do pin the observed order."""
+    """The two pass orders give different pixels on these sizes, so the tests above do pin the order."""
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (640, 360, 3), dtype=np.uint8)
     geometry = plan_video_geometry(640, 360, "native", 14, 1, None, 448 * 448)
-    rows, cols = np.arange(100, 150), np.arange(20, 60)
-    want = apply_geometry(rgb, geometry)[rows][:, cols]
-    results = {first.__name__: first(rgb, geometry.scaled_size, rows, cols) for first in (_horizontal_first,
-                                                                                          _vertical_first)}
-    matching = [name for name, result in results.items() if np.array_equal(result, want)]
-    assert matching == [f"_{pass_order(geometry.source_size, geometry.scaled_size)}_first"]
+    cells = _random_cells(rng, geometry.content_patch_mask(), 50)
+    want = _full_patches(rgb, geometry, cells)
+    matching = [order for order in ("horizontal", "vertical")
+                if np.array_equal(_scaled_patches(rgb, geometry, cells, order), want)]
+    assert matching == [exact_pass_order(geometry)]
+
+
+def test_coefficients_rows_sum_to_one_in_fixed_point():
+    for in_size, out_size in ((640, 588), (1280, 448), (77, 300), (144, 144)):
+        weights = bicubic_coefficients(in_size, out_size).weights.astype(np.int64)
+        assert np.abs(weights.sum(axis=1) - (1 << 22)).max() <= weights.shape[1]  # rounding of each tap only
+    identity = bicubic_coefficients(144, 144)
+    assert (identity.weights.max(axis=1) == 1 << 22).all()  # equal sizes: Pillow's skipped pass, exactly
 
 
 def _select_both_ways(monkeypatch, path, **parameters):

@@ -1,164 +1,210 @@
 """Pixels of the chosen patches only, bit-identical to cutting them from the fully placed frame.
 
-`geometry.apply_geometry` places a whole frame: Pillow's bicubic resize (a horizontal pass into a uint8
-intermediate, then a vertical pass) and the zero canvas. Once the global top-K is known, only ~12.5 % of the
-patches are needed; `place_patches` runs the same two Pillow passes on just what those patches depend on:
+`geometry.apply_geometry` places a whole frame with Pillow's bicubic resize: two separable fixed-point passes
+(22-bit coefficients, a uint8 intermediate, the order of the passes Pillow's choice) onto a zero canvas. Once
+the global top-K is known only ~12.5 % of the patches are needed, so `place_patches` evaluates the same two
+passes for just those pixels, in numpy:
 
-* the horizontal pass on the source rows the needed output rows read (rows are independent in that pass, so
-  a stack of gathered rows resized to the scaled width gives the very rows the full pass would);
-* the vertical pass on the needed intermediate columns only, from a full-height buffer that holds the rows
-  gathered above (the rows it leaves at zero are outside every needed row's filter window).
+* `bicubic_coefficients` recomputes Pillow's coefficients (``precompute_coeffs`` and ``normalize_coeffs_8bpc``
+  of Pillow's ``Resample.c``: the same double-precision operations in the same order, the same rounding);
+* the first pass runs on the source rows (or columns) each patch's filter windows read, for the patch's own
+  columns (rows) only; the second pass on the patch's own pixels; both round and clip as Pillow does.
 
-Each pass is Pillow's own resize with the same input and output sizes as the full one, so it computes the same
-fixed-point coefficients: the result equals the full placement exactly (``tests/test_fast_patch_pixels.py``).
+Exactness is checked, not assumed: `exact_pass_order` verifies once per placement that this reproduces
+``apply_geometry`` on a random probe frame with one of the two pass orders; when neither does (another Pillow),
+frames are placed whole. ``tests/test_fast_patch_pixels.py`` pins the equality on many geometries.
 """
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from .geometry import FrameGeometry, apply_geometry
 
-BICUBIC_SUPPORT = 2.0  # Pillow's bicubic filter reaches 2 source pixels (times the downscale factor)
-# `place_region` runs when its two passes cost less than this fraction of the full placement's: each of its
-# Pillow calls also pays the array conversions and the gathers of rows and columns (measured on 360 x 640 frames)
-RESTRICTED_WORK_LIMIT = 0.35
+PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed point for 8-bit resampling
+BICUBIC_SUPPORT, BICUBIC_A = 2.0, -0.5
+# a frame with at least this fraction of its patches chosen is placed whole (Pillow's C passes win there)
+WHOLE_FRAME_FRACTION = 0.5
 
 
-def source_window_rows(out_rows: np.ndarray, in_size: int, out_size: int) -> np.ndarray:
-    """Sorted unique source indices that Pillow's bicubic resize ``in_size -> out_size`` reads for ``out_rows``.
+@dataclass(frozen=True)
+class Coefficients:
+    """One axis of Pillow's bicubic resize ``in_size -> out_size``.
 
-    Pillow's bounds are ``int(center -/+ support + 0.5)`` with ``center = (y + 0.5) * scale``; one extra index on
-    each side keeps the set a superset whatever the last bit of the float arithmetic does (extra rows cost a
-    little work, never a pixel).
+    Attributes:
+        first: (out_size,) int64 first source index each output reads.
+        weights: (out_size, taps) int32 fixed-point weights (zero past each output's window).
     """
-    scale = in_size / out_size
-    support = BICUBIC_SUPPORT * max(scale, 1.0)
-    centers = (out_rows.astype(np.float64) + 0.5) * scale
-    first = np.clip(np.floor(centers - support + 0.5).astype(np.int64) - 1, 0, in_size)
-    last = np.clip(np.floor(centers + support + 0.5).astype(np.int64) + 1, 0, in_size)  # exclusive
-    span = int(math.ceil(support)) * 2 + 3
-    candidates = first[:, None] + np.arange(span)[None, :]
-    candidates = candidates[candidates < last[:, None]]
-    return np.unique(candidates)
+
+    first: np.ndarray
+    weights: np.ndarray
 
 
-def _resized(array: np.ndarray, width: int, height: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(np.ascontiguousarray(array)).resize((width, height), Image.Resampling.BICUBIC))
+def _bicubic(x: np.ndarray) -> np.ndarray:
+    x = np.abs(x)
+    a = BICUBIC_A
+    inner = ((a + 2.0) * x - (a + 3.0)) * x * x + 1
+    outer = (((x - 5) * x + 8) * x - 4) * a
+    return np.where(x < 1.0, inner, np.where(x < 2.0, outer, 0.0))
 
 
 @functools.lru_cache(maxsize=64)
-def pass_order(source_size: tuple[int, int], scaled_size: tuple[int, int]) -> str | None:
-    """Which pass Pillow's bicubic resize ``source_size -> scaled_size`` runs first: ``"horizontal"``,
-    ``"vertical"``, or None when neither single-pass composition reproduces it (then frames are placed whole).
+def bicubic_coefficients(in_size: int, out_size: int) -> Coefficients:
+    """Pillow's coefficients for resizing an axis of ``in_size`` pixels to ``out_size`` (box = the whole axis)."""
+    scale = float(in_size) / out_size
+    filterscale = max(scale, 1.0)
+    support = BICUBIC_SUPPORT * filterscale
+    taps = int(math.ceil(support)) * 2 + 1
+    centers = 0.0 + (np.arange(out_size) + 0.5) * scale
+    first = np.maximum(np.trunc(centers - support + 0.5).astype(np.int64), 0)
+    last = np.minimum(np.trunc(centers + support + 0.5).astype(np.int64), in_size)
+    offsets = np.arange(taps)
+    inside = offsets[None, :] < (last - first)[:, None]
+    weights = _bicubic(((offsets[None, :] + first[:, None]).astype(np.float64) - centers[:, None] + 0.5)
+                       * (1.0 / filterscale))
+    weights = np.where(inside, weights, 0.0)
+    total = np.zeros(out_size)
+    for tap in range(taps):  # in window order, as Pillow sums
+        total = total + weights[:, tap]
+    weights = np.where(total[:, None] != 0.0, weights / np.where(total == 0.0, 1.0, total)[:, None], weights)
+    scaled = weights * (1 << PRECISION_BITS)
+    fixed = np.trunc(np.where(weights < 0, -0.5 + scaled, 0.5 + scaled)).astype(np.int32)
+    return Coefficients(first, fixed)
 
-    Pillow picks the order from the sizes (the cheaper one; it differs between versions), so it is observed,
-    once per size pair, on a fixed random probe image rather than assumed.
+
+@dataclass(frozen=True)
+class PixelIndex:
+    """Whole pixels of an (H, W, 3) uint8 array gathered by flat byte offsets, without copying the array.
+
+    Pixel (r, c) starts at byte ``origin + r * row_step + c * col_step`` of ``pixels``, an (N,) uint8 read-only
+    view of the same memory (so any view with channel stride 1 works: PyAV's padded rows, the rotated views of
+    `upright`). `transposed` swaps the roles of rows and columns.
     """
-    (source_h, source_w), (scaled_h, scaled_w) = source_size, scaled_size
-    probe = np.random.default_rng(0).integers(0, 256, (source_h, source_w, 3), dtype=np.uint8)
-    full = _resized(probe, scaled_w, scaled_h)
-    if np.array_equal(full, _resized(_resized(probe, scaled_w, source_h), scaled_w, scaled_h)):
-        return "horizontal"
-    if np.array_equal(full, _resized(_resized(probe, source_w, scaled_h), scaled_w, scaled_h)):
-        return "vertical"
-    return None
+
+    pixels: np.ndarray
+    origin: int
+    row_step: int
+    col_step: int
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, rgb: np.ndarray) -> "PixelIndex":
+        if rgb.strides[2] != 1:
+            rgb = np.ascontiguousarray(rgb)
+        (height, width), (row_step, col_step) = rgb.shape[:2], rgb.strides[:2]
+        first_row = height - 1 if row_step < 0 else 0  # the pixel at the lowest address
+        first_col = width - 1 if col_step < 0 else 0
+        lowest = rgb[first_row:, first_col:]
+        span = (height - 1) * abs(row_step) + (width - 1) * abs(col_step) + 3
+        pixels = np.lib.stride_tricks.as_strided(lowest, shape=(span,), strides=(1,), writeable=False)
+        origin = -first_row * row_step - first_col * col_step
+        return cls(pixels, origin, row_step, col_step, (height, width))
+
+    def transposed(self) -> "PixelIndex":
+        return PixelIndex(self.pixels, self.origin, self.col_step, self.row_step, self.shape[::-1])
+
+    def take(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Pixels at broadcast ``rows`` x ``cols`` index arrays: (*broadcast shape, 3) uint8."""
+        starts = self.origin + rows * self.row_step + cols * self.col_step
+        return np.take(self.pixels, starts[..., None] + np.arange(3))
 
 
-def _horizontal_first(source: np.ndarray, out_size: tuple[int, int], rows: np.ndarray,
-                      cols: np.ndarray) -> np.ndarray:
-    """Pixels ``[rows][:, cols]`` of ``source`` resized to ``out_size`` by a horizontal pass, then a vertical one.
-
-    The horizontal pass runs on the source rows the needed output rows read (rows are independent in it); the
-    vertical pass on the needed columns only, from a full-height buffer holding those rows (the rows it leaves
-    at zero are outside every needed row's filter window). (len(rows), len(cols), 3) uint8.
-    """
-    (source_h, source_w), (out_h, out_w) = source.shape[:2], out_size
-    source_rows = rows if out_h == source_h else source_window_rows(rows, source_h, out_h)
-    band = source[source_rows]  # (r, W0, 3): the only source rows any needed pixel depends on
-    if out_w != source_w:
-        band = _resized(band, out_w, len(source_rows))  # the full horizontal pass's coefficients
-    band = band[:, cols]
-    if out_h == source_h:
-        return band
-    intermediate = np.zeros((source_h, len(cols), 3), np.uint8)
-    intermediate[source_rows] = band
-    return _resized(intermediate, len(cols), out_h)[rows]  # the full vertical pass's coefficients
-
-
-def _vertical_first(source: np.ndarray, out_size: tuple[int, int], rows: np.ndarray,
-                    cols: np.ndarray) -> np.ndarray:
-    """`_horizontal_first` with the passes (and so the roles of rows and columns) swapped."""
-    (source_h, source_w), (out_h, out_w) = source.shape[:2], out_size
-    source_cols = cols if out_w == source_w else source_window_rows(cols, source_w, out_w)
-    band = source[:, source_cols]  # (H0, c, 3)
-    if out_h != source_h:
-        band = _resized(band, len(source_cols), out_h)
-    band = band[rows]
-    if out_w == source_w:
-        return band
-    intermediate = np.zeros((len(rows), source_w, 3), np.uint8)
-    intermediate[:, source_cols] = band
-    return _resized(intermediate, out_w, len(rows))[:, cols]
-
-
-def place_region(rgb: np.ndarray, geometry: FrameGeometry, canvas_rows: np.ndarray,
-                 canvas_cols: np.ndarray) -> np.ndarray:
-    """``apply_geometry(rgb, geometry)[canvas_rows][:, canvas_cols]`` without placing the whole frame.
+def _window_matrices(coefficients: Coefficients, outputs: np.ndarray,
+                     in_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each patch's resampling along one axis as a small dense matrix.
 
     Args:
-        rgb: (H0, W0, 3) uint8 upright source frame, ``geometry.source_size``.
-        geometry: the frame's placement (bicubic resize to ``scaled_size`` at ``offset`` on the zero canvas).
-        canvas_rows: (R,) int64 sorted unique canvas row indices.
-        canvas_cols: (C,) int64 sorted unique canvas column indices.
+        outputs: (n, q) output indices of each patch along the axis (consecutive).
 
     Returns:
-        (R, C, 3) uint8, zero on padding.
+        (n, s) int64 source indices of each patch's window (clipped to the axis; a clipped index only meets zero
+        weights) and (n, q, s) float64 fixed-point weights: output j of patch i = sum_k weights[i, j, k] * source
+        [window[i, k]].
     """
-    scaled_h, scaled_w = geometry.scaled_size
+    first = coefficients.first[outputs]  # (n, q)
+    start = first[:, 0]
+    taps = coefficients.weights.shape[1]
+    span = int((first[:, -1] - start).max()) + taps
+    count, width = outputs.shape
+    matrices = np.zeros((count, width, span))
+    slots = (first - start[:, None])[:, :, None] + np.arange(taps)  # (n, q, taps) never past span
+    matrices[np.arange(count)[:, None, None], np.arange(width)[None, :, None], slots] = coefficients.weights[outputs]
+    return np.minimum(start[:, None] + np.arange(span), in_size - 1), matrices
+
+
+def _round_clip(accumulated: np.ndarray) -> np.ndarray:
+    """Pillow's ``clip8((1 << 21 + sum) >> 22)`` on float64 sums of integers (exact: all below 2 ** 53)."""
+    return np.clip(np.floor((accumulated + (1 << (PRECISION_BITS - 1))) / (1 << PRECISION_BITS)), 0, 255)
+
+
+def _two_passes(source: PixelIndex, out_size: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(n, p, p, 3) uint8 output pixels (n, p) ``rows`` x (n, p) ``cols`` of ``source`` resized to ``out_size``
+    by a pass along the columns (axis 1) first, then one along the rows, as Pillow's fixed-point passes.
+
+    Per patch: its source window (s_r, s_c) is gathered once, the first pass is a (s_c, p) matrix product, its
+    rounding and clipping Pillow's; then the second a (p, s_r) product. The sums are exact integers in float64
+    whatever the order of summation, so they equal Pillow's int32 sums. Equal sizes give identity weights.
+    """
+    (in_rows, in_cols), (out_rows, out_cols) = source.shape, out_size
+    window_rows, vertical = _window_matrices(bicubic_coefficients(in_rows, out_rows), rows, in_rows)
+    window_cols, horizontal = _window_matrices(bicubic_coefficients(in_cols, out_cols), cols, in_cols)
+    pixels = source.take(window_rows[:, :, None], window_cols[:, None, :])  # (n, s_r, s_c, 3) uint8
+    pixels = pixels.transpose(0, 3, 1, 2).astype(np.float64)  # (n, 3, s_r, s_c)
+    intermediate = _round_clip(pixels @ horizontal.transpose(0, 2, 1)[:, None])  # (n, 3, s_r, p)
+    placed = _round_clip(vertical[:, None] @ intermediate)  # (n, 3, p, p)
+    return placed.astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def _scaled_patches(rgb: np.ndarray, geometry: FrameGeometry, cells: np.ndarray, order: str) -> np.ndarray:
+    """(n, p, p, 3) uint8 pixels of content patches ``cells`` (wholly on the scaled frame) by ``order``."""
+    p = geometry.patch_size
     top, left = geometry.offset
-    rows, cols = canvas_rows - top, canvas_cols - left  # in the scaled frame, sorted
-    row_span = slice(*np.searchsorted(rows, [0, scaled_h]))  # the rows (columns) on the scaled frame
-    col_span = slice(*np.searchsorted(cols, [0, scaled_w]))
-    region = np.zeros((len(canvas_rows), len(canvas_cols), 3), np.uint8)
-    rows, cols = rows[row_span], cols[col_span]
-    if len(rows) and len(cols):
-        first = _horizontal_first if pass_order(geometry.source_size, geometry.scaled_size) == "horizontal" \
-            else _vertical_first
-        region[row_span, col_span] = first(rgb, (scaled_h, scaled_w), rows, cols)
-    return region
+    offsets = np.arange(p)
+    rows = cells[:, :1] * p - top + offsets  # (n, p) rows of the scaled frame
+    cols = cells[:, 1:] * p - left + offsets
+    source = PixelIndex.of(rgb)
+    if order == "horizontal":  # Pillow's horizontal pass (along W) first
+        return _two_passes(source, geometry.scaled_size, rows, cols)
+    transposed = _two_passes(source.transposed(), geometry.scaled_size[::-1], cols, rows)
+    return transposed.transpose(0, 2, 1, 3)
 
 
-def _restricted_work(geometry: FrameGeometry, canvas_rows: np.ndarray, canvas_cols: np.ndarray) -> float:
-    """`place_region`'s resampling work as a fraction of the full placement's (about half each pass); inf when
-    Pillow's pass order for these sizes is unknown (the frame is then placed whole)."""
-    if geometry.scaled_size == geometry.source_size:
-        return 0.0
-    order = pass_order(geometry.source_size, geometry.scaled_size)
-    if order is None:
-        return float("inf")
-    (scaled_h, scaled_w), (top, left) = geometry.scaled_size, geometry.offset
-    rows = np.count_nonzero((canvas_rows >= top) & (canvas_rows < top + scaled_h)) / scaled_h
-    cols = np.count_nonzero((canvas_cols >= left) & (canvas_cols < left + scaled_w)) / scaled_w
-    first, second = (rows, cols) if order == "horizontal" else (cols, rows)
-    return 0.5 * min(1.0, first * 1.1) + 0.5 * second  # the first pass also reads its filter's margins
+def _whole_frame_patches(rgb: np.ndarray, geometry: FrameGeometry, cells: np.ndarray) -> np.ndarray:
+    p = geometry.patch_size
+    grid_h, grid_w = geometry.grid_size
+    grid = apply_geometry(np.ascontiguousarray(rgb), geometry).reshape(grid_h, p, grid_w, p, 3)
+    return grid[cells[:, 0], :, cells[:, 1]]  # advanced indices lead
+
+
+@functools.lru_cache(maxsize=64)
+def exact_pass_order(geometry: FrameGeometry) -> str | None:
+    """``"horizontal"`` or ``"vertical"``: the pass order whose numpy evaluation equals ``apply_geometry`` for
+    this placement, checked on every content patch of a fixed random probe frame; None when neither does."""
+    content = np.argwhere(geometry.content_patch_mask())
+    if not len(content):
+        return None
+    probe = np.random.default_rng(0).integers(0, 256, (*geometry.source_size, 3), dtype=np.uint8)
+    want = _whole_frame_patches(probe, geometry, content)
+    for order in ("horizontal", "vertical"):  # Pillow picks the cheaper order from the sizes
+        if np.array_equal(_scaled_patches(probe, geometry, content, order), want):
+            return order
+    return None
 
 
 def place_patches(rgb: np.ndarray, geometry: FrameGeometry, cells: np.ndarray) -> np.ndarray:
     """(n, p, p, 3) uint8 pixels of patches ``cells`` ((n, 2) int64 grid rows (h, w)) of the placed frame.
 
-    Equal to ``apply_geometry(rgb, geometry)`` cut into patches at ``cells`` (see the module docstring)."""
-    p = geometry.patch_size
-    grid_rows, row_of = np.unique(cells[:, 0], return_inverse=True)
-    grid_cols, col_of = np.unique(cells[:, 1], return_inverse=True)
-    offsets = np.arange(p)
-    canvas_rows = (grid_rows[:, None] * p + offsets).ravel()
-    canvas_cols = (grid_cols[:, None] * p + offsets).ravel()
-    if _restricted_work(geometry, canvas_rows, canvas_cols) < RESTRICTED_WORK_LIMIT:
-        region = place_region(rgb, geometry, canvas_rows, canvas_cols)
-    else:  # the patches' rows and columns span most of the frame: placing it whole is cheaper (and as exact)
-        region = apply_geometry(rgb, geometry)[canvas_rows][:, canvas_cols]
-    blocks = region.reshape(len(grid_rows), p, len(grid_cols), p, 3)
-    return blocks[row_of, :, col_of]  # (n, p, p, 3): advanced indices lead
+    Equal to cutting ``apply_geometry(rgb, geometry)`` at ``cells``; ``rgb`` is the (H0, W0, 3) uint8 upright
+    source frame (a strided view is fine). Frames with most patches chosen, with a chosen patch on padding, or
+    whose placement `exact_pass_order` could not verify are placed whole.
+    """
+    grid_h, grid_w = geometry.grid_size
+    on_content = geometry.content_patch_mask()[cells[:, 0], cells[:, 1]].all()
+    if len(cells) >= WHOLE_FRAME_FRACTION * grid_h * grid_w or not on_content:
+        return _whole_frame_patches(rgb, geometry, cells)
+    order = exact_pass_order(geometry)
+    if order is None:
+        return _whole_frame_patches(rgb, geometry, cells)
+    return _scaled_patches(rgb, geometry, cells, order)
