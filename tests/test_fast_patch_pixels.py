@@ -155,3 +155,15 @@ def test_frames_beyond_the_memory_bound_are_placed_at_once(monkeypatch, video_fi
     assert 0 < kept.count("_DeferredFrame") < 8 and "ndarray" in kept
     monkeypatch.setattr(video_selection, "DEFERRED_FRAME_BYTES", 0)
     np.testing.assert_array_equal(bounded.patches, processor.select(path).patches)
+
+
+def test_patches_in_small_batches_equal_one_batch(monkeypatch):
+    rng = np.random.default_rng(11)
+    rgb = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    geometry = plan_video_geometry(720, 1280, "native", 14, 1, None, 448 * 448)
+    cells = _random_cells(rng, geometry.content_patch_mask(), 40)
+    order = exact_pass_order(geometry)
+    whole = _scaled_patches(rgb, geometry, cells, order)
+    monkeypatch.setattr(patch_pixels, "CHUNK_BYTES", 1)  # one patch per batch
+    np.testing.assert_array_equal(_scaled_patches(rgb, geometry, cells, order), whole)
+    np.testing.assert_array_equal(whole, _full_patches(rgb, geometry, cells))

@@ -27,6 +27,7 @@ PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed point for 8-bit resampling
 BICUBIC_SUPPORT, BICUBIC_A = 2.0, -0.5
 # a frame with at least this fraction of its patches chosen is placed whole (Pillow's C passes win there)
 WHOLE_FRAME_FRACTION = 0.5
+CHUNK_BYTES = 32 * 2**20  # bound on the float64 temporaries of one batch of patches (large downscales)
 
 
 @dataclass(frozen=True)
@@ -165,10 +166,16 @@ def _scaled_patches(rgb: np.ndarray, geometry: FrameGeometry, cells: np.ndarray,
     rows = cells[:, :1] * p - top + offsets  # (n, p) rows of the scaled frame
     cols = cells[:, 1:] * p - left + offsets
     source = PixelIndex.of(rgb)
-    if order == "horizontal":  # Pillow's horizontal pass (along W) first
-        return _two_passes(source, geometry.scaled_size, rows, cols)
-    transposed = _two_passes(source.transposed(), geometry.scaled_size[::-1], cols, rows)
-    return transposed.transpose(0, 2, 1, 3)
+    if order == "vertical":  # the horizontal-first recipe on the transposed frame, transposed back
+        source, out_size, rows, cols = source.transposed(), geometry.scaled_size[::-1], cols, rows
+    else:  # Pillow's horizontal pass (along W) first
+        out_size = geometry.scaled_size
+    windows = [math.ceil(p * max(a / b, 1.0)) + 2 * math.ceil(BICUBIC_SUPPORT * max(a / b, 1.0)) + 2
+               for a, b in zip(source.shape, out_size)]
+    chunk = max(1, CHUNK_BYTES // (windows[0] * windows[1] * 3 * 8 * 3))  # float64 window, product, rounding
+    placed = np.concatenate([_two_passes(source, out_size, rows[start:start + chunk], cols[start:start + chunk])
+                             for start in range(0, len(rows), chunk)])
+    return placed.transpose(0, 2, 1, 3) if order == "vertical" else placed
 
 
 def _whole_frame_patches(rgb: np.ndarray, geometry: FrameGeometry, cells: np.ndarray) -> np.ndarray:
@@ -181,10 +188,16 @@ def _whole_frame_patches(rgb: np.ndarray, geometry: FrameGeometry, cells: np.nda
 @functools.lru_cache(maxsize=64)
 def exact_pass_order(geometry: FrameGeometry) -> str | None:
     """``"horizontal"`` or ``"vertical"``: the pass order whose numpy evaluation equals ``apply_geometry`` for
-    this placement, checked on every content patch of a fixed random probe frame; None when neither does."""
-    content = np.argwhere(geometry.content_patch_mask())
-    if not len(content):
+    this placement on a fixed random probe frame; None when neither does. The probe's patches are a full row
+    and a full column of content patches: together they compute every output row and column the fast path can
+    be asked for (each coefficient row of both passes, on random pixels)."""
+    mask = geometry.content_patch_mask()
+    if not mask.any():
         return None
+    middle_row, middle_col = np.argwhere(mask)[mask.sum() // 2]
+    strips = np.zeros_like(mask)
+    strips[middle_row], strips[:, middle_col] = mask[middle_row], mask[:, middle_col]
+    content = np.argwhere(strips)
     probe = np.random.default_rng(0).integers(0, 256, (*geometry.source_size, 3), dtype=np.uint8)
     want = _whole_frame_patches(probe, geometry, content)
     for order in ("horizontal", "vertical"):  # Pillow picks the cheaper order from the sizes
