@@ -18,7 +18,8 @@ in fresh subprocesses, interleaved ``--repeats`` times so machine load hits ever
 transformers read; it runs without torchvision), and ``select`` with the ``default`` and ``reference`` presets;
 ``--before DIR`` adds the same two presets from another checkout's ``src`` (e.g. ``git worktree add --detach
 /tmp/before 0b87c5f``), interleaved in the same rounds. Ratios are medians over the rounds of each round's time
-over its decode (and its ``load_video``).
+over its decode (and its ``load_video``); CPU seconds (``time.process_time``, every thread of the child) are
+printed too, as they move less than wall time on a shared machine.
 
 Prints wall times and ratios to the decode of the same round (side by side; imports excluded), the ratio
 of the best (least disturbed) times, and each subprocess's peak RSS (imports included: torch and
@@ -56,7 +57,7 @@ if mode == "load_video":
 elif mode != "decode":  # imports (torch, transformers) are not part of processing a video
     from onevision_hf import OneVisionVideoProcessor
     processor = OneVisionVideoProcessor(preset=preset)
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 if mode == "decode":
     with av.open(path) as container:
         frames = sum(1 for _ in container.decode(container.streams.video[0]))
@@ -71,9 +72,9 @@ elif mode.startswith("select"):
 else:
     batch = processor(videos=[path])
     detail = {"pixel_values": list(batch["pixel_values"].shape)}
-seconds = time.perf_counter() - start
+seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, **detail}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak_mb, **detail}))
 """
 
 
@@ -139,15 +140,17 @@ def measure_versus_load_video(path: Path, repeats: int, before: Path | None) -> 
     decode, load_video = seconds[("decode", None)], seconds[("load_video", None)]
     print(f"\n{path}: {path.stat().st_size / 1e6:.1f} MB, {runs[('decode', None)][-1]['frames']} frames, "
           f"{repeats} rounds")
+    cpu = {mode: np.array([run["cpu_seconds"] for run in runs[mode]]) for mode in modes}
     print("| mode | median seconds | vs PyAV decode (median of rounds) | vs load_video (median of rounds) "
-          "| peak RSS MB (max) |")
-    print("|---|---|---|---|---|")
+          "| CPU seconds (median, all threads) | CPU vs load_video's | peak RSS MB (max) |")
+    print("|---|---|---|---|---|---|---|")
     for mode, source in modes:
         values = seconds[(mode, source)]
         label = ("select default" if mode == "select" else mode.replace("-", " ")) + (" (before)" if source else "")
         peak = max(run["peak_rss_mb"] for run in runs[(mode, source)])
         print(f"| {label} | {np.median(values):.2f} | {np.median(values / decode):.2f}x | "
-              f"{np.median(values / load_video):.2f}x | {peak:.0f} |")
+              f"{np.median(values / load_video):.2f}x | {np.median(cpu[(mode, source)]):.2f} | "
+              f"{np.median(cpu[(mode, source)] / cpu[('load_video', None)]):.2f}x | {peak:.0f} |")
 
 
 def measure(path: Path, repeats: int) -> None:
