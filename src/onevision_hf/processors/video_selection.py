@@ -1,11 +1,12 @@
 """One streaming pass over a video -> `VideoSelection`: which patches of which frames the encoder reads.
 
 The pass holds only what it still needs: the last reference frame (for motion compensation), and, for each
-sampled frame, its pixels placed on the canvas and its patch scores. After the pass, one global top-K picks
-the patches and their pixels are cut out as uint8 (normalisation is the processor's last step, so a dataset
-precompute can store selections as they are). The same recipe on the same input gives the same selection.
+sampled frame, its decoded planes (bounded; see `_ScoredFrames`) and its patch scores. After the pass, one
+global top-K picks the patches and only their pixels are computed, as uint8 and exactly as the whole placed
+frame would hold them (`patch_pixels`; normalisation is the processor's last step, so a dataset precompute
+can store selections as they are). The same recipe on the same input gives the same selection.
 
-Scoring a sampled frame (its motion field, energy, RGB and resize) runs on one worker thread while the main
+Scoring a sampled frame (its motion field, energy and patch scores) runs on one worker thread while the main
 thread decodes on: PyAV, swscale, numpy and Pillow release the GIL, so the decoder keeps one core and the
 scoring the other. Frames are scored one at a time in sampling order (the result does not depend on timing),
 and at most `MAX_FRAMES_IN_FLIGHT` sampled frames wait for their turn, so memory stays bounded.
