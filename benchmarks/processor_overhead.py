@@ -13,11 +13,20 @@ in fresh subprocesses, interleaved ``--repeats`` times so machine load hits ever
   motion-vector export, energy of the 64 sampled frames, RGB of those frames only);
 * ``process``: the full call, ``processor(videos=[path])`` -> packed, normalised tensors.
 
+``--versus-load-video`` measures instead what a user compares with: PyAV's decode, transformers'
+``load_video(path, num_frames=64, backend="pyav")`` (64 uniform RGB frames, what the video processors of
+transformers read; it runs without torchvision), and ``select`` with the ``default`` and ``reference`` presets;
+``--before DIR`` adds the same two presets from another checkout's ``src`` (e.g. ``git worktree add --detach
+/tmp/before 0b87c5f``), interleaved in the same rounds. Ratios are medians over the rounds of each round's time
+over its decode (and its ``load_video``); CPU seconds (``time.process_time``, every thread of the child) are
+printed too, as they move less than wall time on a shared machine.
+
 Prints wall times and ratios to the decode of the same round (side by side; imports excluded), the ratio
 of the best (least disturbed) times, and each subprocess's peak RSS (imports included: torch and
 transformers alone take a few hundred MB).
 
-Usage: ``python benchmarks/processor_overhead.py [--minutes 10] [--repeats 3] [--codec libx265] [VIDEO ...]``
+Usage: ``python benchmarks/processor_overhead.py [--minutes 10] [--repeats 3] [--codec libx265]
+[--versus-load-video [--before DIR]] [VIDEO ...]``
 """
 
 import argparse
@@ -39,23 +48,33 @@ CHILD = r"""
 import json, resource, sys, time
 import av
 mode, path = sys.argv[1], sys.argv[2]
-if mode != "decode":  # imports (torch, transformers) are not part of processing a video
+source = sys.argv[3] if len(sys.argv) > 3 else None
+if source:  # another checkout's package (the `--before` baseline)
+    sys.path.insert(0, source)
+preset = "reference" if mode.endswith("-reference") else "default"
+if mode == "load_video":
+    from transformers.video_utils import load_video
+elif mode != "decode":  # imports (torch, transformers) are not part of processing a video
     from onevision_hf import OneVisionVideoProcessor
-    processor = OneVisionVideoProcessor()
-start = time.perf_counter()
+    processor = OneVisionVideoProcessor(preset=preset)
+start, cpu_start = time.perf_counter(), time.process_time()
 if mode == "decode":
     with av.open(path) as container:
         frames = sum(1 for _ in container.decode(container.streams.video[0]))
     detail = {"frames": frames}
-elif mode == "select":
+elif mode == "load_video":
+    video, _ = load_video(path, num_frames=64, backend="pyav")
+    detail = {"frames": list(video.shape)}
+elif mode.startswith("select"):
     selection = processor.select(path)
-    detail = {"patches": len(selection.positions), "method": selection.method}
+    detail = {"patches": len(selection.positions), "method": selection.method,
+              "package": sys.modules["onevision_hf"].__file__}
 else:
     batch = processor(videos=[path])
     detail = {"pixel_values": list(batch["pixel_values"].shape)}
-seconds = time.perf_counter() - start
+seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, **detail}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak_mb, **detail}))
 """
 
 
@@ -102,10 +121,36 @@ def reencode(path: Path, codec: str, out: Path) -> Path:
     return target
 
 
-def run_child(mode: str, path: Path) -> dict:
-    result = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], capture_output=True, text=True,
-                            check=True)
+def run_child(mode: str, path: Path, source: Path | None = None) -> dict:
+    command = [sys.executable, "-c", CHILD, mode, str(path)] + ([str(source)] if source else [])
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure_versus_load_video(path: Path, repeats: int, before: Path | None) -> None:
+    """One file's table against PyAV decode and transformers' ``load_video``: fresh subprocesses, interleaved."""
+    modes = [("decode", None), ("load_video", None), ("select", None), ("select-reference", None)]
+    if before is not None:
+        modes += [("select", before), ("select-reference", before)]
+    runs = {mode: [] for mode in modes}
+    for _ in tqdm(range(repeats), desc=f"interleaved runs on {path.name}"):
+        for mode, source in modes:
+            runs[(mode, source)].append(run_child(mode, path, source))
+    seconds = {mode: np.array([run["seconds"] for run in runs[mode]]) for mode in modes}
+    decode, load_video = seconds[("decode", None)], seconds[("load_video", None)]
+    print(f"\n{path}: {path.stat().st_size / 1e6:.1f} MB, {runs[('decode', None)][-1]['frames']} frames, "
+          f"{repeats} rounds")
+    cpu = {mode: np.array([run["cpu_seconds"] for run in runs[mode]]) for mode in modes}
+    print("| mode | median seconds | vs PyAV decode (median of rounds) | vs load_video (median of rounds) "
+          "| CPU seconds (median, all threads) | CPU vs load_video's | peak RSS MB (max) |")
+    print("|---|---|---|---|---|---|---|")
+    for mode, source in modes:
+        values = seconds[(mode, source)]
+        label = ("select default" if mode == "select" else mode.replace("-", " ")) + (" (before)" if source else "")
+        peak = max(run["peak_rss_mb"] for run in runs[(mode, source)])
+        print(f"| {label} | {np.median(values):.2f} | {np.median(values / decode):.2f}x | "
+              f"{np.median(values / load_video):.2f}x | {np.median(cpu[(mode, source)]):.2f} | "
+              f"{np.median(cpu[(mode, source)] / cpu[('load_video', None)]):.2f}x | {peak:.0f} |")
 
 
 def measure(path: Path, repeats: int) -> None:
@@ -136,6 +181,9 @@ def main():
     parser.add_argument("--codec", choices=sorted(CODEC_OPTIONS),
                         help="encoder of the generated video (default libx264), or to re-encode the given videos "
                              "with (libx265: HEVC, which exports no vectors: the pixel fallback)")
+    parser.add_argument("--versus-load-video", action="store_true",
+                        help="decode, transformers' load_video (64 frames) and both presets side by side")
+    parser.add_argument("--before", type=Path, help="with --versus-load-video: also time this checkout's src")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"), help="where the video is cached")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +196,10 @@ def main():
         if not videos[0].exists():
             write_long_video(videos[0], args.minutes, codec)
     for path in videos:
-        measure(path, args.repeats)
+        if args.versus_load_video:
+            measure_versus_load_video(path, args.repeats, args.before and args.before / "src")
+        else:
+            measure(path, args.repeats)
 
 
 if __name__ == "__main__":

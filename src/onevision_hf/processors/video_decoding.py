@@ -109,6 +109,11 @@ class DecodedFrame:
     def rotation(self) -> int:
         return display_rotation(self.frame)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the decoded planes this frame holds (kept alive while it is referenced)."""
+        return sum(plane.buffer_size for plane in self.frame.planes)
+
     def luma(self) -> np.ndarray:
         return frame_luma(self.frame)
 
@@ -132,6 +137,7 @@ class ArrayFrame:
     pixels: np.ndarray
     is_intra = False
     is_anchor = True
+    nbytes = 0  # the caller's array: holding it costs nothing more
 
     def rotation(self) -> int:
         return 0

@@ -2,14 +2,16 @@
 
 The pass holds only what it still needs: the decoded frames a sampled frame's vectors may point into (up to
 16 earlier ones and, for a B-frame, the later ones up to the next I/P frame: `ReferenceWindow`), and, for
-each sampled frame, its pixels placed on the canvas and its patch scores. After the pass, one global top-K picks
-the patches and their pixels are cut out as uint8 (normalisation is the processor's last step, so a dataset
+each sampled frame, its decoded planes (bounded; see `_ScoredFrames`) and its patch scores. After the pass,
+one global top-K picks the patches and only their pixels are computed, as uint8 and exactly as the whole
+placed frame would hold them (`patch_pixels`; normalisation is the processor's last step, so a dataset
 precompute can store selections as they are). The same recipe on the same input gives the same selection.
 
-Scoring a sampled frame (its references, motion fields, energy, RGB and resize) runs on one worker thread
-while the main thread decodes on: PyAV, swscale, numpy and Pillow release the GIL, so the decoder keeps one core and the
-scoring the other. Frames are scored one at a time in sampling order (the result does not depend on timing),
-and at most `MAX_FRAMES_IN_FLIGHT` sampled frames wait for their turn, so memory stays bounded.
+Scoring a sampled frame (its references, motion fields, energy and patch scores) runs on `SCORING_THREADS`
+worker threads while the main thread decodes on: PyAV, swscale, numpy and Pillow release the GIL, so the
+decoder and the scoring share the cores, and once the decode is done both score. Scores are collected in
+sampling order (the result does not depend on timing), and at most `MAX_FRAMES_IN_FLIGHT` sampled frames are
+being scored at a time, so memory stays bounded.
 """
 
 from collections import deque
@@ -24,6 +26,7 @@ from ..errors import OneVisionInputError, OneVisionVideoError
 from .codec_energy import CODEC_CELL, MotionField, codec_motion_fields
 from .frame_energy import EnergyRecipe, energy_downscale, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
+from .patch_pixels import place_patches
 from .patch_selection import (
     SELECTION_UNITS,
     patch_scores,
@@ -46,7 +49,10 @@ from .video_decoding import (
 METHOD_CODEC = "codec-mv"
 METHOD_PIXEL = "pixel-block-matching"
 MOTION_SOURCES = ("auto", "pixel")
-MAX_FRAMES_IN_FLIGHT = 4  # sampled frames decoded but not yet scored
+MAX_FRAMES_IN_FLIGHT = 4  # sampled frames being scored at a time
+SCORING_THREADS = 2  # workers scoring sampled frames (numpy and Pillow release the GIL)
+DEFERRED_FRAME_BYTES = 256 * 2**20  # decoded planes kept for `_finish` (64 yuv420 frames of 1080p: 199 MB)
+PATCH_CUT_THREADS = 2  # `_finish` converts and resamples frames in parallel (Pillow and swscale release the GIL)
 
 
 @dataclass(frozen=True)
@@ -152,50 +158,100 @@ class FrameMotion:
     downscale: int
 
 
+@dataclass(frozen=True)
+class _DeferredFrame:
+    """A sampled frame whose pixels are placed only once the top-K says which of its patches are kept."""
+
+    frame: DecodedFrame | ArrayFrame
+    quarter_turns: int
+
+    def upright_rgb(self) -> np.ndarray:
+        """(H0, W0, 3) uint8 RGB, upright (a rotated view when the frame carries display rotation)."""
+        return upright(self.frame.rgb(), self.quarter_turns)
+
+    def placed(self, geometry: FrameGeometry) -> np.ndarray:
+        """(H, W, 3) uint8 the whole frame placed on the canvas (`apply_geometry`)."""
+        return apply_geometry(np.ascontiguousarray(self.upright_rgb()), geometry)
+
+
 class _ScoredFrames:
-    """Accumulates the sampled frames: placed pixels and patch scores, in sampling order."""
+    """Accumulates the sampled frames: their pixels (placed, or deferred) and patch scores, in sampling order.
+
+    `plan` fixes the canvas and the energy's resolution from the first sampled frame; `energy_scores` (any
+    thread) scores a frame; `append` (in sampling order) stores its pixels and scores. A frame's pixels are
+    kept as decoded (a `_DeferredFrame`: the decoder's own planes, yuv420 holds 1.5 bytes a pixel) while the
+    deferred frames hold at most `DEFERRED_FRAME_BYTES`; past that, and for a frame whose size differs from the
+    first one, they are placed on the canvas at once (an (H, W, 3) uint8 array), as the full path does.
+    `_finish` then converts and resamples only what the chosen patches need.
+    """
 
     def __init__(self, recipe: SelectionRecipe):
         self.recipe = recipe
         self.geometry: FrameGeometry | None = None
-        self.energy_size: tuple[int, int] | None = None  # upright energy map of the first frame
-        self.canvases: list[np.ndarray] = []
+        self.downscale = 1  # luma decimation of the energy (`energy_downscale`)
+        self.energy_size: tuple[int, int] | None = None  # upright energy map of the planned frame size
+        self.pixels: list[np.ndarray | _DeferredFrame] = []
         self.scores: list[np.ndarray] = []
-        self._downscale: int | None = None
+        self.deferred_bytes = 0
 
-    def downscale(self, frame: DecodedFrame | ArrayFrame) -> int:
-        """The luma decimation of the energy (`energy_downscale`), fixed by the first frame scored."""
-        if self._downscale is None:
-            height, width = frame.luma().shape  # the scale ratio is the same in either orientation
-            recipe = self.recipe
-            geometry = plan_video_geometry(height, width, recipe.resize, recipe.patch_size, recipe.selection_unit,
-                                           recipe.min_pixels, recipe.max_pixels)
-            self._downscale = energy_downscale(recipe.energy, height, geometry.scaled_size[0], recipe.patch_size)
-        return self._downscale
+    def plan(self, frame: DecodedFrame | ArrayFrame) -> None:
+        """Fix the canvas geometry, the energy's decimation and its map size by ``frame`` (the first one)."""
+        if self.geometry is not None:
+            return
+        height, width = _upright_size(frame.luma().shape, frame.rotation())
+        recipe = self.recipe
+        self.geometry = plan_video_geometry(height, width, recipe.resize, recipe.patch_size, recipe.selection_unit,
+                                            recipe.min_pixels, recipe.max_pixels)
+        self.downscale = energy_downscale(recipe.energy, height, self.geometry.scaled_size[0], recipe.patch_size)
+        self.energy_size = (-(-height // self.downscale), -(-width // self.downscale))
 
-    def add(self, frame: DecodedFrame | ArrayFrame, motion: FrameMotion):
-        """Score one sampled frame with its `FrameMotion`."""
-        quarter_turns = frame.rotation()
+    def energy_scores(self, frame: DecodedFrame | ArrayFrame, motion: FrameMotion) -> np.ndarray:
+        """(grid_h, grid_w) float32 patch scores of one sampled frame (after `plan`; safe on any thread)."""
         energy_recipe = self.recipe.energy
         if motion.fields == [] or (motion.fields is None and energy_recipe.intra_frame_energy == "zero"):
             energy = np.zeros(motion.luma.shape, np.float32)
         else:  # no motion: an intra frame, scored by its texture (the residual of intra coding)
             fields = motion.fields or [MotionField.empty(*motion.luma.shape, cell=CODEC_CELL)]
             energy = frame_energy(motion.luma, fields, motion.references, energy_recipe)  # coded orientation
-        energy = upright(energy, quarter_turns)
-        rgb = upright(frame.rgb(), quarter_turns)
-        height, width = rgb.shape[:2]
-        if self.geometry is None:
-            self.geometry = plan_video_geometry(height, width, self.recipe.resize, self.recipe.patch_size,
-                                                self.recipe.selection_unit, self.recipe.min_pixels,
-                                                self.recipe.max_pixels)
-            self.energy_size = energy.shape
-        elif (height, width) != self.geometry.source_size:  # resolution change mid-stream: rescale to the first
-            rgb = apply_geometry(rgb, _rescale_geometry((height, width), self.geometry.source_size))
+        energy = upright(energy, frame.rotation())
+        if energy.shape != self.energy_size:  # resolution change mid-stream: rescale to the first
             energy = apply_geometry(energy, _rescale_geometry(energy.shape, self.energy_size), "bilinear")
-        self.canvases.append(apply_geometry(np.ascontiguousarray(rgb), self.geometry))  # (H, W, 3) uint8
         energy_geometry = replace(self.geometry, source_size=self.energy_size)
-        self.scores.append(patch_scores(np.ascontiguousarray(energy), energy_geometry))
+        return patch_scores(np.ascontiguousarray(energy), energy_geometry)
+
+    def append(self, frame: DecodedFrame | ArrayFrame, scores: np.ndarray) -> None:
+        """Store a scored frame's pixels (deferred while the budget allows) and its scores, in sampling order."""
+        quarter_turns = frame.rotation()
+        size = _upright_size(frame.luma().shape, quarter_turns)
+        if size != self.geometry.source_size:  # resolution change mid-stream: rescale to the first
+            rescale = _rescale_geometry(size, self.geometry.source_size)
+            rgb = apply_geometry(np.ascontiguousarray(upright(frame.rgb(), quarter_turns)), rescale)
+            self.pixels.append(apply_geometry(rgb, self.geometry))
+        elif self.deferred_bytes + frame.nbytes <= DEFERRED_FRAME_BYTES:
+            self.deferred_bytes += frame.nbytes
+            self.pixels.append(_DeferredFrame(frame, quarter_turns))
+        else:
+            self.pixels.append(_DeferredFrame(frame, quarter_turns).placed(self.geometry))
+        self.scores.append(scores)
+
+    def canvas(self, index: int) -> np.ndarray:
+        """(H, W, 3) uint8 sampled frame ``index`` placed on the canvas."""
+        pixels = self.pixels[index]
+        return pixels.placed(self.geometry) if isinstance(pixels, _DeferredFrame) else pixels
+
+    def patches(self, index: int, cells: np.ndarray) -> np.ndarray:
+        """(n, p, p, 3) uint8 pixels of sampled frame ``index``'s patches at ``cells`` ((n, 2) int64 (h, w))."""
+        pixels = self.pixels[index]
+        if isinstance(pixels, _DeferredFrame):
+            return place_patches(pixels.upright_rgb(), self.geometry, cells)
+        p = self.geometry.patch_size
+        grid = pixels.reshape(pixels.shape[0] // p, p, pixels.shape[1] // p, p, 3)
+        return grid[cells[:, 0], :, cells[:, 1]]  # advanced indices lead
+
+
+def _upright_size(coded_size: tuple[int, int], quarter_turns: int) -> tuple[int, int]:
+    height, width = coded_size
+    return (width, height) if quarter_turns % 2 else (height, width)
 
 
 def _rescale_geometry(source_size: tuple[int, int], target_size: tuple[int, int]) -> FrameGeometry:
@@ -213,19 +269,24 @@ def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarra
     window = ReferenceWindow(future_references=use_codec)
     seen = 0
     bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
-    in_flight: deque[Future] = deque()
+    in_flight: deque[tuple[DecodedFrame | ArrayFrame, Future]] = deque()
 
     def score(frame, nearby):
-        scored.add(frame, frame_motion(frame, nearby, recipe, use_codec, scored.downscale(frame)))
+        return scored.energy_scores(frame, frame_motion(frame, nearby, recipe, use_codec, scored.downscale))
+
+    def collect_oldest():
+        frame, future = in_flight.popleft()
+        scored.append(frame, future.result())  # raises what scoring raised
         bar.update()
 
     def submit(ready):
         for frame, nearby in ready:
-            in_flight.append(worker.submit(score, frame, nearby))
+            scored.plan(frame)
+            in_flight.append((frame, workers.submit(score, frame, nearby)))
             if len(in_flight) > MAX_FRAMES_IN_FLIGHT:
-                in_flight.popleft().result()  # wait for the oldest; raises what scoring raised
+                collect_oldest()
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onevision-score") as worker:
+    with ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="onevision-score") as workers:
         try:
             for frame in frames:
                 seen = frame.index + 1
@@ -235,9 +296,9 @@ def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarra
                     break
             submit(window.flush())
             while in_flight:
-                in_flight.popleft().result()
+                collect_oldest()
         finally:  # on an error, frames not yet started are dropped, and the bar is cleared before the message
-            for pending in in_flight:
+            for _, pending in in_flight:
                 pending.cancel()
             bar.close()
     return scored, seen
@@ -299,14 +360,27 @@ def _finish(scored: _ScoredFrames, frame_indices: np.ndarray, recipe: SelectionR
     chosen = select_patches(scores, geometry.content_patch_mask(), budget, recipe.keep_first_frame,
                             recipe.first_frame_padding, recipe.selection_unit)  # (K, 3) rows (i, h, w)
     times = temporal_positions(len(frame_indices), recipe.rope_temporal_size)
-    canvases = np.stack(scored.canvases)  # (T, H, W, 3)
-    p = geometry.patch_size
-    grid = canvases.reshape(len(canvases), grid_h, p, grid_w, p, 3)
-    patches = grid[chosen[:, 0], chosen[:, 1], :, chosen[:, 2]]  # (K, p, p, 3): advanced indices lead
+    patches = _cut_patches(scored, chosen)  # (K, p, p, 3)
     patches = np.ascontiguousarray(patches.transpose(0, 3, 1, 2))  # (K, 3, p, p)
+    canvases = np.stack([scored.canvas(index) for index in range(len(frame_indices))]) if keep_frames else None
     positions = np.stack((times[chosen[:, 0]], chosen[:, 1], chosen[:, 2]), axis=1).astype(np.int64)
     return VideoSelection(frame_indices, times, positions, patches, method, fallback_reason, geometry, scores,
-                          source_frame_count, canvases if keep_frames else None, source_fps)
+                          source_frame_count, canvases, source_fps)
+
+
+def _cut_patches(scored: _ScoredFrames, chosen: np.ndarray) -> np.ndarray:
+    """(K, p, p, 3) uint8 pixels of the ``chosen`` (K, 3) rows (i, h, w), sorted by i; frames with no chosen
+    patch are never converted, the others in parallel (`PATCH_CUT_THREADS`)."""
+    bounds = np.searchsorted(chosen[:, 0], np.arange(len(scored.scores) + 1))
+    used = [index for index in range(len(scored.scores)) if bounds[index + 1] > bounds[index]]
+
+    def cut(index: int) -> np.ndarray:
+        return scored.patches(index, chosen[bounds[index]:bounds[index + 1], 1:])
+
+    with ThreadPoolExecutor(max_workers=PATCH_CUT_THREADS, thread_name_prefix="onevision-cut") as pool:
+        pieces = list(pool.map(cut, used))
+    p = scored.geometry.patch_size
+    return np.concatenate(pieces) if pieces else np.zeros((0, p, p, 3), np.uint8)
 
 
 def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_frames: bool = False,
