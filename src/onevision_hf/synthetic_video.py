@@ -102,8 +102,9 @@ def sample_bilinear(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def _object_tracks(rng: np.random.Generator, num_frames: int, height: int, width: int, num_objects: int,
-                   object_size: int, speed: float, faint: bool) -> tuple[list[np.ndarray], np.ndarray]:
-    """Sprites ((s, s, 3) uint8 each) and their (T, N, 2) int64 top-left corners, bouncing off the frame edges.
+                   object_size: int, speed: float, faint: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Sprites ((s, s, 3) uint8 each), their (T, N, 2) int64 top-left corners (rounded) and (T, N, 2) float64
+    exact positions, bouncing off the frame edges.
 
     ``faint`` sprites have half the background's contrast (the original scenes); otherwise the same texture.
     """
@@ -114,28 +115,36 @@ def _object_tracks(rng: np.random.Generator, num_frames: int, height: int, width
     position = rng.uniform([0, 0], [height - object_size, width - object_size], size=(num_objects, 2))
     angle = rng.uniform(0, 2 * np.pi, size=num_objects)
     velocity = speed * np.stack((np.sin(angle), np.cos(angle)), axis=1)
-    corners = []
+    corners, positions = [], []
     for _ in range(num_frames):
         corners.append(position.round().astype(np.int64))
+        positions.append(position.copy())
         position += velocity
         for axis, limit in ((0, height - object_size), (1, width - object_size)):
             bounced = (position[:, axis] < 0) | (position[:, axis] > limit)
             velocity[bounced, axis] *= -1
             position[:, axis] = np.clip(position[:, axis], 0, limit)
-    return sprites, np.stack(corners).reshape(num_frames, num_objects, 2)
+    shape = (num_frames, num_objects, 2)
+    return sprites, np.stack(corners).reshape(shape), np.stack(positions).reshape(shape)
 
 
-def _composite(frame: np.ndarray, sprites: list[np.ndarray], corners: np.ndarray, new_content: bool,
-               moved: np.ndarray | None = None) -> np.ndarray:
-    """Paste the sprites at their (N, 2) corners into ``frame`` (in place); (H, W) bool mask of what moves:
-    the sprites (those ``moved`` marks, all by default) and, with ``new_content``, the whole frame."""
+def _composite(frame: np.ndarray, sprites: list[np.ndarray], corners: np.ndarray, new_content: bool) -> np.ndarray:
+    """Paste the sprites at their (N, 2) corners into ``frame`` (in place); (H, W) bool mask of what moves."""
     mask = np.full(frame.shape[:2], new_content, dtype=bool)
-    for index, (sprite, (y, x)) in enumerate(zip(sprites, corners)):
+    for sprite, (y, x) in zip(sprites, corners):
         size = sprite.shape[0]
         frame[y:y + size, x:x + size] = sprite
-        if moved is None or moved[index]:
-            mask[y:y + size, x:x + size] = True
+        mask[y:y + size, x:x + size] = True
     return mask
+
+
+def _shifted(sprite: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """(s, s, 3) uint8 ``sprite``'s texture moved by a sub-pixel (dy, dx) ``offset`` inside its box (bilinear,
+    edges replicated): an object drawn in whole-pixel boxes still moves smoothly."""
+    size = sprite.shape[0]
+    grid = np.stack(np.meshgrid(np.arange(size), np.arange(size), indexing="ij"), axis=-1).astype(np.float64)
+    padded = np.pad(sprite, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    return sample_bilinear(padded, grid + 1 - offset)
 
 
 def render_scene(num_frames: int, height: int, width: int, num_objects: int = 1, object_size: int = 40,
@@ -145,9 +154,9 @@ def render_scene(num_frames: int, height: int, width: int, num_objects: int = 1,
 
     ``pan`` (dy, dx) px/frame moves the view by whole-pixel crops (the original scenes, kept bit for bit);
     ``camera`` instead warps the background per frame (`CameraMotion`) and fills ``background``/``poses``;
-    its objects have the background's full contrast (the ``pan`` scenes' objects have half of it), and an object
-    counts as moving in a frame only where it moved since the previous one (objects move in whole pixels: one
-    slower than 1 px/frame stands still in some frames).
+    its objects have the background's full contrast (the ``pan`` scenes' objects have half of it) and move by
+    sub-pixel steps (their texture shifts inside the whole-pixel box the mask marks), so an object slower than
+    1 px/frame moves in every frame.
     From ``cut_at`` on the background is another texture, and frame ``cut_at`` counts as moving everywhere.
     """
     if camera is not None and any(pan):
@@ -159,7 +168,7 @@ def render_scene(num_frames: int, height: int, width: int, num_objects: int = 1,
     margin_y = int(abs(pan[0]) * num_frames) + 2
     margin_x = int(abs(pan[1]) * num_frames) + 2
     backgrounds = [_texture(rng, height + margin_y, width + margin_x) for _ in range(2 if cut_at else 1)]
-    sprites, corners = _object_tracks(rng, num_frames, height, width, num_objects, object_size, speed, True)
+    sprites, corners, _ = _object_tracks(rng, num_frames, height, width, num_objects, object_size, speed, True)
     frames, moving = [], []
     for index in range(num_frames):
         background = backgrounds[1 if cut_at is not None and index >= cut_at else 0]
@@ -181,15 +190,15 @@ def _render_camera_scene(rng: np.random.Generator, num_frames: int, height: int,
     size = (np.ceil(seen.max(axis=0)) - low + 3).astype(int)
     poses[:, :, 2] -= low  # whole-pixel shift: background coordinates start at 0
     backgrounds = [_texture(rng, int(size[0]), int(size[1])) for _ in range(2 if cut_at is not None else 1)]
-    sprites, tracks = _object_tracks(rng, num_frames, height, width, num_objects, object_size, speed, False)
+    sprites, tracks, positions = _object_tracks(rng, num_frames, height, width, num_objects, object_size, speed,
+                                                False)
     grid = np.stack(np.meshgrid(np.arange(height), np.arange(width), indexing="ij"), axis=-1).astype(np.float64)
     frames, moving = [], []
     for index in range(num_frames):
         background = backgrounds[1 if cut_at is not None and index >= cut_at else 0]
         frame = sample_bilinear(background, grid @ poses[index, :, :2].T + poses[index, :, 2])
-        # a sprite moves in whole pixels: where its corner is the previous frame's, nothing of it moved
-        moved = None if index == 0 else (tracks[index] != tracks[index - 1]).any(axis=1)
-        moving.append(_composite(frame, sprites, tracks[index], cut_at is not None and index == cut_at, moved))
+        moved = [_shifted(sprite, offset) for sprite, offset in zip(sprites, positions[index] - tracks[index])]
+        moving.append(_composite(frame, moved, tracks[index], cut_at is not None and index == cut_at))
         frames.append(frame)
     return SyntheticScene(frames, moving, backgrounds[0], poses)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-HYPOTHESES = 16  # minimal samples of the least-median-of-squares stage
-MAX_FIT_POINTS = 384  # cells the fit uses at most (an even subsample of larger fields)
-MAX_SCORED_POINTS = 256  # cells the hypotheses are scored on (an even subsample)
+HYPOTHESES = 12  # minimal samples of the least-median-of-squares stage
+MAX_FIT_POINTS = 256  # cells the fit uses at most (an even subsample of larger fields)
+MAX_SCORED_POINTS = 128  # cells the hypotheses are scored on (an even subsample)
 IRLS_ITERATIONS = 3
 TUKEY_C = 4.685  # biweight tuning constant, in robust standard deviations
 MIN_SCALE = 0.25  # pixels: residuals below this are treated as exact (sub-pixel vector noise)

@@ -26,7 +26,7 @@ import numpy as np
 
 PAST_WINDOW = 16  # H.264's largest decoded picture buffer
 FUTURE_WINDOW = 16  # B-frames between two anchors, at most
-PROBE_BLOCKS = 128  # candidates first compete on about this many blocks, evenly spread
+PROBE_BLOCKS = 64  # candidates first compete on about this many blocks, evenly spread
 MIN_WIN_SHARE = 0.05  # a candidate confidently winning fewer probed blocks than this share drops out
 CONFIDENT_RATIO = 0.7  # best cost at most this share of the second best: a confident identification
 TIE_TOLERANCE = 1.25  # the dominant reference is kept when its cost is within this factor of the best (+1/px)
