@@ -43,7 +43,7 @@ class MotionField:
         return cls(np.zeros(shape, np.float32), np.zeros(shape, np.float32), np.zeros(shape, bool), cell)
 
     def downscaled(self, factor: int) -> "MotionField":
-        """The same field in the pixels of the frame decimated by ``factor`` (which divides ``cell``)."""
+        """The same field in the pixels of the frame downsampled by ``factor`` (which divides ``cell``)."""
         if factor == 1:
             return self
         return MotionField(self.dx / np.float32(factor), self.dy / np.float32(factor), self.covered,
@@ -64,7 +64,7 @@ def codec_motion_fields(vectors: np.ndarray | None, height: int, width: int, dis
     (``use_future``) the future-list one, each cell carrying its vector's reference distance from
     ``distances`` ((n,) int16, `identify_references`; 0 = no candidate frame, the cell stays uncovered).
 
-    The fields are in the pixels of a luma decimated by ``downscale`` (1, 2 or 4; (height, width) its size):
+    The fields are in the pixels of a luma downsampled by ``downscale`` (1, 2 or 4; (height, width) its size):
     a cell covers ``4 x downscale`` video pixels (blocks smaller than that share a cell: the last one listed
     is kept), displacements are divided by ``downscale``.
     ``subpixel=False`` keeps the whole-pixel ``src - dst`` the exporter rounds to (the released recipe);

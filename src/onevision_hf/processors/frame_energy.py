@@ -51,8 +51,8 @@ class EnergyRecipe:
         frame_background: the budget rule: ``"subtract"`` each frame's background level (scene cuts exempt) or
             ``"keep"`` it (the released recipe).
         energy_resolution: ``"full"``: energy on every luma pixel (the released recipe); ``"patch"``: on the luma
-            decimated by 2 or 4 where a patch still spans at least `MIN_SAMPLES_PER_PATCH` samples per side
-            (the scores are sums over patches; `energy_downscale`).
+            averaged over 2 x 2 or 4 x 4 tiles where a patch still spans at least `MIN_SAMPLES_PER_PATCH`
+            samples per side (the scores are sums over patches; `energy_downscale`, `downsampled_luma`).
     """
 
     subpixel_vectors: bool = True
@@ -69,7 +69,7 @@ class EnergyRecipe:
 
 
 def energy_downscale(recipe: EnergyRecipe, source_height: int, scaled_height: int, patch_size: int) -> int:
-    """The luma decimation (1, 2 or 4) the energy is computed at: with ``"patch"``, the largest that leaves a
+    """The luma downsampling (1, 2 or 4) the energy is computed at: with ``"patch"``, the largest that leaves a
     patch (``patch_size`` canvas pixels, ``source_height / scaled_height`` video pixels each) at least
     `MIN_SAMPLES_PER_PATCH` samples wide."""
     if recipe.energy_resolution == "full":
@@ -78,18 +78,33 @@ def energy_downscale(recipe: EnergyRecipe, source_height: int, scaled_height: in
     return next(factor for factor in (4, 2, 1) if factor == 1 or footprint / factor >= MIN_SAMPLES_PER_PATCH)
 
 
+def downsampled_luma(luma: np.ndarray, factor: int) -> np.ndarray:
+    """(ceil(H / factor), ceil(W / factor)) uint8 means of ``factor x factor`` tiles (edges replicated): the luma
+    at the energy's resolution. A mean, not a decimation: every second pixel of a fine texture aliases, and a
+    half-pixel shift of the aliased image no longer predicts it."""
+    if factor == 1:
+        return luma
+    height, width = luma.shape
+    rows, cols = -(-height // factor), -(-width // factor)
+    padded = np.pad(luma, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
+    sums = padded.reshape(rows, factor, cols, factor).sum(axis=(1, 3), dtype=np.uint16)
+    return ((sums + factor * factor // 2) // (factor * factor)).astype(np.uint8)
+
+
 def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],
-                 recipe: EnergyRecipe) -> np.ndarray:
+                 recipe: EnergyRecipe, downscale: int = 1) -> np.ndarray:
     """(H, W) float32 fused energy in [0, 1] of a frame under its motion ``fields`` (one per prediction list),
     ``references`` the lumas by signed distance the fields' cells point into (distance 1, the previous
-    frame, is also what the scene-cut test compares with)."""
+    frame, is also what the scene-cut test compares with). ``downscale``: the luma's downsampling
+    (`downsampled_luma`); motion is measured in video pixels whatever it is, as ``motion_floor`` says."""
     height, width = luma.shape
     if recipe.frame_background == "subtract" and is_scene_cut(luma, references.get(1)):
         return np.ones((height, width), np.float32)
     if recipe.motion_weight > 0:
         camera_model = recipe.camera_model if recipe.camera_compensation else None
         motion_fields = fields if recipe.future_vectors else fields[:1]  # codec fields: past list first
-        motion = motion_magnitude(motion_fields, height, width, camera_model)  # (rows, cols)
+        motion = motion_magnitude(motion_fields, height, width, camera_model)  # (rows, cols), energy pixels
+        motion *= np.float32(downscale)  # video pixels
         motion = normalize_energy(motion, recipe.normalization_percentile, recipe.motion_floor)
         fused = fields[0].to_pixels(recipe.motion_weight * motion, height, width)  # weighted per cell, repeated
     else:

@@ -27,7 +27,7 @@ from .global_motion import CameraMotion, fit_camera_motion
 CAMERA_MODELS = ("median", "affine")
 MIN_GROUP_CELLS = 64  # cells (of 4 x 4 pixels) a reference needs for a fit of its own
 MIN_GROUP_SHARE = 0.25  # and this share of the frame's covered cells
-FIT_TOLERANCE = 0.5  # pixels: a group the frame-wide fit leaves a larger median error on gets a fit of its own
+FIT_TOLERANCE = 0.25  # energy pixels: a group the frame-wide fit leaves a larger median error on gets a fit of its own
 
 
 def motion_magnitude(fields: Sequence[MotionField], height: int, width: int, camera_model: str | None) -> np.ndarray:

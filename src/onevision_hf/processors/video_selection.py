@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..errors import OneVisionInputError, OneVisionVideoError
 from .codec_energy import CODEC_CELL, MotionField, codec_motion_fields
-from .frame_energy import EnergyRecipe, energy_downscale, frame_energy
+from .frame_energy import EnergyRecipe, downsampled_luma, energy_downscale, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
 from .patch_pixels import place_patches
 from .patch_selection import (
@@ -146,7 +146,7 @@ class VideoSelection:
 
 @dataclass(frozen=True)
 class FrameMotion:
-    """What a sampled frame is scored with, at the energy's resolution (the luma decimated by ``downscale``).
+    """What a sampled frame is scored with, at the energy's resolution (`downsampled_luma` by ``downscale``).
 
     ``fields`` None: no motion is known (the frame scores by its intra policy); ``[]``: the video's first frame
     under the ``"pixel"`` policy (nothing to compare it with: it scores 0, and enters through
@@ -188,14 +188,14 @@ class _ScoredFrames:
     def __init__(self, recipe: SelectionRecipe):
         self.recipe = recipe
         self.geometry: FrameGeometry | None = None
-        self.downscale = 1  # luma decimation of the energy (`energy_downscale`)
+        self.downscale = 1  # luma downsampling of the energy (`energy_downscale`)
         self.energy_size: tuple[int, int] | None = None  # upright energy map of the planned frame size
         self.pixels: list[np.ndarray | _DeferredFrame] = []
         self.scores: list[np.ndarray] = []
         self.deferred_bytes = 0
 
     def plan(self, frame: DecodedFrame | ArrayFrame) -> None:
-        """Fix the canvas geometry, the energy's decimation and its map size by ``frame`` (the first one)."""
+        """Fix the canvas geometry, the energy's downsampling and its map size by ``frame`` (the first one)."""
         if self.geometry is not None:
             return
         height, width = _upright_size(frame.luma().shape, frame.rotation())
@@ -212,7 +212,7 @@ class _ScoredFrames:
             energy = np.zeros(motion.luma.shape, np.float32)
         else:  # no motion: an intra frame, scored by its texture (the residual of intra coding)
             fields = motion.fields or [MotionField.empty(*motion.luma.shape, cell=CODEC_CELL)]
-            energy = frame_energy(motion.luma, fields, motion.references, energy_recipe)  # coded orientation
+            energy = frame_energy(motion.luma, fields, motion.references, energy_recipe, motion.downscale)
         energy = upright(energy, frame.rotation())
         if energy.shape != self.energy_size:  # resolution change mid-stream: rescale to the first
             energy = apply_geometry(energy, _rescale_geometry(energy.shape, self.energy_size), "bilinear")
@@ -314,11 +314,11 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
     frame, always (on the full-resolution lumas: the matcher builds its own pyramid, down to sub-pixel
     steps). The first frame of a video has no previous frame: ``[]`` under block matching.
     """
-    def decimated(luma: np.ndarray) -> np.ndarray:
-        return luma[::downscale, ::downscale] if downscale > 1 else luma
+    def downsampled(luma: np.ndarray) -> np.ndarray:
+        return downsampled_luma(luma, downscale)
 
     previous = nearby.get(1)
-    luma = decimated(frame.luma())
+    luma = downsampled(frame.luma())
     if use_codec and not frame.is_intra:
         vectors = frame.motion_vectors()
         if vectors is not None:
@@ -327,9 +327,9 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
             distances = identify_references(vectors, frame.luma(), references, subpixel)
             fields = codec_motion_fields(vectors, *luma.shape, distances, subpixel=subpixel, use_future=True,
                                          downscale=downscale)
-            return FrameMotion(luma, fields, {d: decimated(other) for d, other in references.lumas.items()},
-                               downscale)
-    references = {} if previous is None else {1: decimated(previous.luma())}
+            used = {int(d) for d in np.unique(distances) if d != 0} | ({1} & set(nearby))  # 1: the cut test
+            return FrameMotion(luma, fields, {d: downsampled(nearby[d].luma()) for d in used}, downscale)
+    references = {} if previous is None else {1: downsampled(previous.luma())}
     measure_pixels = not use_codec or recipe.energy.intra_frame_energy == "pixel"
     if previous is None and measure_pixels:  # the video's first frame: no motion to measure
         return FrameMotion(luma, [], references, downscale)
