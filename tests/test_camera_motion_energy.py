@@ -2,6 +2,7 @@
 the reference window over the stream, and the budget rule (frame background, scene cuts)."""
 
 import numpy as np
+import pytest
 
 from onevision_hf import OneVisionVideoProcessor
 from onevision_hf.processors.codec_energy import MotionField, codec_motion_fields, compensated_residual
@@ -214,3 +215,27 @@ def test_a_scene_cut_frame_is_new_content_and_takes_its_patches():
     mask = processor.select(scene.frames).patch_mask()
     per_frame = mask[6].size
     assert mask[6].sum() == per_frame  # the whole cut frame: everything in it is new
+
+
+def test_energy_runs_at_the_resolution_the_patches_need():
+    from onevision_hf.processors.frame_energy import EnergyRecipe, downsampled_luma, energy_downscale
+
+    patch = EnergyRecipe(energy_resolution="patch")
+    assert energy_downscale(patch, 720, 336, 14) == 4  # a patch spans 30 video pixels: 7.5 samples at 1/4
+    assert energy_downscale(patch, 640, 588, 14) == 2  # the bundled phone clip: 15 video pixels a patch
+    assert energy_downscale(patch, 144, 336, 14) == 1  # an upscaled small video keeps every pixel
+    assert energy_downscale(EnergyRecipe(energy_resolution="full"), 720, 336, 14) == 1
+    luma = np.arange(5 * 7, dtype=np.uint8).reshape(5, 7) * 7
+    small = downsampled_luma(luma, 2)
+    assert small.shape == (3, 4)
+    padded = np.pad(luma.astype(float), ((0, 1), (0, 1)), mode="edge")
+    np.testing.assert_array_equal(small, np.floor(padded.reshape(3, 2, 4, 2).mean(axis=(1, 3)) + 0.5))
+
+
+@pytest.mark.parametrize("name, value", [("camera_model", "homography"), ("frame_background", "drop"),
+                                         ("energy_resolution", "half")])
+def test_unknown_energy_choices_are_refused_by_name(name, value):
+    from onevision_hf.errors import OneVisionConfigError
+
+    with pytest.raises(OneVisionConfigError, match=name):
+        OneVisionVideoProcessor(**{name: value})
