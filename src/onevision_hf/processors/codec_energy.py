@@ -240,13 +240,6 @@ def _lerp_in_place(near: list[np.ndarray], far: list[np.ndarray], frac: np.ndarr
         near_taps += far_taps * frac
 
 
-def residual_magnitude(luma: np.ndarray, reference: np.ndarray | None, field: MotionField) -> np.ndarray:
-    """(H, W) float32 |Y - motion-compensated prediction| against one reference frame; intra cells (or no
-    reference) get high-pass energy."""
-    references = {} if reference is None else {int(d): reference for d in np.unique(field.distances())}
-    return compensated_residual(luma, [field], references)
-
-
 def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
                          references: Mapping[int, np.ndarray]) -> np.ndarray:
     """(H, W) float32 |Y - prediction|: each covered cell predicted from the reference its distance names, by
