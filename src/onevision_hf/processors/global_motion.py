@@ -28,7 +28,7 @@ MIN_POINTS = 6  # fewer cells: the model falls back to the median translation
 
 
 @dataclass(frozen=True)
-class CameraMotion:
+class AffineCamera:
     """``displacement(x, y) = A @ (xn, yn, 1)`` with xn, yn the normalised coordinates; A is (2, 3) float64."""
 
     matrix: np.ndarray  # (2, 3): rows dx, dy; columns xn, yn, 1
@@ -50,14 +50,14 @@ def _design(x: np.ndarray, y: np.ndarray, center: tuple[float, float], scale: fl
     return np.stack((xn, yn, np.ones_like(xn)), axis=-1)
 
 
-def translation(dx: float, dy: float, height: int, width: int) -> CameraMotion:
+def translation(dx: float, dy: float, height: int, width: int) -> AffineCamera:
     """A pure translation (the model when too few cells carry a vector)."""
     matrix = np.array([[0.0, 0.0, dx], [0.0, 0.0, dy]])
-    return CameraMotion(matrix, (width / 2, height / 2), max(1.0, np.hypot(width, height) / 2))
+    return AffineCamera(matrix, (width / 2, height / 2), max(1.0, np.hypot(width, height) / 2))
 
 
 def fit_camera_motion(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, height: int,
-                      width: int) -> CameraMotion:
+                      width: int) -> AffineCamera:
     """Robust affine fit of (n,) displacements ``dx, dy`` at (n,) points ``x, y`` of an (height, width) frame."""
     x, y, dx, dy = (np.asarray(values).reshape(-1) for values in (x, y, dx, dy))
     if len(x) > MAX_FIT_POINTS:
@@ -77,7 +77,7 @@ def fit_camera_motion(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarr
         if np.count_nonzero(weight) < MIN_POINTS:
             break
         matrix = _weighted_solve(design, target, weight)
-    return CameraMotion(matrix, base.center, base.scale)
+    return AffineCamera(matrix, base.center, base.scale)
 
 
 def _median_vector(dx: np.ndarray, dy: np.ndarray) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .codec_energy import MotionField
-from .global_motion import CameraMotion, fit_camera_motion
+from .global_motion import AffineCamera, fit_camera_motion
 
 CAMERA_MODELS = ("median", "affine")
 MIN_GROUP_CELLS = 64  # cells (of 4 x 4 pixels) a reference needs for a fit of its own
@@ -68,9 +68,9 @@ class _FrameWideFit:
     def __init__(self, fields: Sequence[MotionField], height: int, width: int):
         self.fields, self.height, self.width = fields, height, width
         self.covered_cells = sum(np.count_nonzero(field.covered) for field in fields)
-        self._camera: CameraMotion | None = None
+        self._camera: AffineCamera | None = None
 
-    def velocity(self) -> CameraMotion:
+    def velocity(self) -> AffineCamera:
         if self._camera is None:
             points = [[], [], [], []]
             for field in self.fields:
