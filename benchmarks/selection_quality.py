@@ -294,7 +294,8 @@ def _scene_names(text: str) -> list[str]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"scenes {QUICK_SCENES}, keyframe every 12, 2 B-frames, "
+    quick_scenes = "; ".join(QUICK_SCENES).replace("%", "%%")  # argparse formats help with %
+    parser.add_argument("--quick", action="store_true", help=f"scenes {quick_scenes}, keyframe every 12, 2 B-frames, "
                         "plus HEVC (about 1 min)")
     parser.add_argument("--scenes", help="comma-separated scenes, each by the start of its name")
     parser.add_argument("--gops", help=f"comma-separated H.264 keyframe intervals, from {GOPS}")

@@ -134,8 +134,8 @@ def test_motion_is_measured_relative_to_the_camera_and_per_frame_of_distance():
 
 
 class _Frame:
-    def __init__(self, index, kind):
-        self.index, self.is_anchor = index, kind != "B"
+    def __init__(self, index, kind):  # kind "I": a keyframe (IDR picture)
+        self.index, self.is_anchor, self.is_keyframe = index, kind != "B", kind == "I"
 
 
 def test_reference_window_holds_b_frames_until_their_next_anchor():
@@ -151,6 +151,15 @@ def test_reference_window_holds_b_frames_until_their_next_anchor():
     assert ready[1] == (3, [1, 2, 3])
     assert ready[2] == (5, [-1, 1, 2, 3, 4, 5])
     assert list(window.flush()) == []
+
+
+def test_reference_window_never_looks_past_a_keyframe():
+    window = ReferenceWindow(future_references=True)
+    ready = []
+    for index, kind in enumerate("PPPPIPP"):
+        window.push(_Frame(index, kind), sampled=index in (4, 6))
+        ready.extend((frame.index, sorted(nearby)) for frame, nearby in window.ready())
+    assert ready == [(4, [1, 2, 3, 4]), (6, [1, 2])]  # the keyframe itself still sees the frames before it
 
 
 def test_reference_window_bounds_what_it_keeps():

@@ -142,13 +142,13 @@ def test_frames_beyond_the_memory_bound_are_placed_at_once(monkeypatch, video_fi
     path = video_files["h264.mp4"]
     processor = OneVisionVideoProcessor(num_frames=8)
     kept = []
-    original = video_selection._ScoredFrames.append
+    original = video_selection._ScoredFrames.store
 
-    def append(self, frame, scores):
-        original(self, frame, scores)
-        kept.append(type(self.pixels[-1]).__name__)
+    def store(self, position, frame, scores):
+        original(self, position, frame, scores)
+        kept.append(type(self.pixels[position]).__name__)
 
-    monkeypatch.setattr(video_selection._ScoredFrames, "append", append)
+    monkeypatch.setattr(video_selection._ScoredFrames, "store", store)
     one_frame = 112 * 144 * 3 // 2  # yuv420p planes of one frame (PyAV pads lines: a little more)
     monkeypatch.setattr(video_selection, "DEFERRED_FRAME_BYTES", 3 * one_frame)
     bounded = processor.select(path)

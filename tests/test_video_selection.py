@@ -142,6 +142,10 @@ def test_scoring_on_the_worker_is_independent_of_timing_and_passes_its_errors_on
     original = video_selection.frame_energy
     monkeypatch.setattr(video_selection, "MAX_FRAMES_IN_FLIGHT", 4)
     monkeypatch.setattr(video_selection, "frame_energy", fail_on_the_fifth_frame)
-    with pytest.raises(OneVisionInputError, match="on purpose"):
-        processor.select(BEACH)
-    assert len(scored) <= 5 + 4  # the decode stopped soon after: at most the frames already queued ran
+    for decoders in (1, 2):  # one decode, or two segments decoding side by side (`decode_segments`)
+        monkeypatch.setattr(video_selection, "decode_segment_count", lambda: decoders)
+        scored.clear()
+        with pytest.raises(OneVisionInputError, match="on purpose"):
+            processor.select(BEACH)
+        # the decode stopped soon after: at most the frames already queued ran, in each segment
+        assert len(scored) <= decoders * (5 + 4)

@@ -86,9 +86,16 @@ def downsampled_luma(luma: np.ndarray, factor: int) -> np.ndarray:
         return luma
     height, width = luma.shape
     rows, cols = -(-height // factor), -(-width // factor)
-    padded = np.pad(luma, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
-    sums = padded.reshape(rows, factor, cols, factor).sum(axis=(1, 3), dtype=np.uint16)
-    return ((sums + factor * factor // 2) // (factor * factor)).astype(np.uint8)
+    if (rows * factor, cols * factor) != (height, width):
+        luma = np.pad(luma, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
+    column_sums = np.zeros((rows * factor, cols), np.uint16)  # strided adds: far faster than a 4-D reduction
+    for column in range(factor):
+        column_sums += luma[:, column::factor]
+    sums = np.full((rows, cols), factor * factor // 2, np.uint16)  # rounded to nearest
+    for row in range(factor):
+        sums += column_sums[row::factor]
+    sums //= factor * factor
+    return sums.astype(np.uint8)
 
 
 def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],

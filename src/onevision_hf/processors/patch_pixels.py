@@ -5,7 +5,7 @@
 the global top-K is known only ~12.5 % of the patches are needed, so `place_patches` evaluates the same two
 passes for just those pixels, in numpy:
 
-* `bicubic_coefficients` recomputes Pillow's coefficients (``precompute_coeffs`` and ``normalize_coeffs_8bpc``
+* `bicubic_coefficients` recomputes Pillow's coefficients (`pillow_weights`, then ``normalize_coeffs_8bpc``
   of Pillow's ``Resample.c``: the same double-precision operations in the same order, the same rounding);
 * the first pass runs on the source rows (or columns) each patch's filter windows read, for the patch's own
   columns (rows) only; the second pass on the patch's own pixels; both round and clip as Pillow does.
@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import FrameGeometry, apply_geometry
+from .pillow_weights import FILTERS, resampling_weights
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed point for 8-bit resampling
-BICUBIC_SUPPORT, BICUBIC_A = 2.0, -0.5
+BICUBIC_SUPPORT = FILTERS["bicubic"][1]
 # A frame is placed whole (Pillow's C passes) when its patches' source windows hold more than this fraction of
 # its source pixels: per window pixel the numpy passes cost about 3x what Pillow spends per source pixel
 # (measured: 3.0 vs 6.7 ms for 85 patches of a 640 x 360 frame at the default preset, 5.4 vs 5.1 ms for 137 at
@@ -46,36 +47,14 @@ class Coefficients:
     weights: np.ndarray
 
 
-def _bicubic(x: np.ndarray) -> np.ndarray:
-    x = np.abs(x)
-    a = BICUBIC_A
-    inner = ((a + 2.0) * x - (a + 3.0)) * x * x + 1
-    outer = (((x - 5) * x + 8) * x - 4) * a
-    return np.where(x < 1.0, inner, np.where(x < 2.0, outer, 0.0))
-
-
 @functools.lru_cache(maxsize=64)
 def bicubic_coefficients(in_size: int, out_size: int) -> Coefficients:
-    """Pillow's coefficients for resizing an axis of ``in_size`` pixels to ``out_size`` (box = the whole axis)."""
-    scale = float(in_size) / out_size
-    filterscale = max(scale, 1.0)
-    support = BICUBIC_SUPPORT * filterscale
-    taps = int(math.ceil(support)) * 2 + 1
-    centers = 0.0 + (np.arange(out_size) + 0.5) * scale
-    first = np.maximum(np.trunc(centers - support + 0.5).astype(np.int64), 0)
-    last = np.minimum(np.trunc(centers + support + 0.5).astype(np.int64), in_size)
-    offsets = np.arange(taps)
-    inside = offsets[None, :] < (last - first)[:, None]
-    weights = _bicubic(((offsets[None, :] + first[:, None]).astype(np.float64) - centers[:, None] + 0.5)
-                       * (1.0 / filterscale))
-    weights = np.where(inside, weights, 0.0)
-    total = np.zeros(out_size)
-    for tap in range(taps):  # in window order, as Pillow sums
-        total = total + weights[:, tap]
-    weights = np.where(total[:, None] != 0.0, weights / np.where(total == 0.0, 1.0, total)[:, None], weights)
-    scaled = weights * (1 << PRECISION_BITS)
-    fixed = np.trunc(np.where(weights < 0, -0.5 + scaled, 0.5 + scaled)).astype(np.int32)
-    return Coefficients(first, fixed)
+    """Pillow's fixed-point coefficients (``normalize_coeffs_8bpc``) for resizing an axis of ``in_size`` pixels
+    to ``out_size`` (box = the whole axis)."""
+    normalised = resampling_weights(in_size, out_size, "bicubic")
+    scaled = normalised.weights * (1 << PRECISION_BITS)
+    fixed = np.trunc(np.where(normalised.weights < 0, -0.5 + scaled, 0.5 + scaled)).astype(np.int32)
+    return Coefficients(normalised.first, fixed)
 
 
 @dataclass(frozen=True)

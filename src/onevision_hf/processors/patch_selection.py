@@ -10,11 +10,13 @@
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
 from ..errors import OneVisionInputError
-from .geometry import FrameGeometry, apply_geometry, plan_geometry
+from .geometry import FrameGeometry, plan_geometry
+from .pillow_weights import resampling_weights
 
 SELECTION_UNITS = (1, 2)
 
@@ -27,11 +29,35 @@ def plan_video_geometry(height: int, width: int, resize: str, patch_size: int, s
 
 
 def patch_scores(energy: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
-    """(H0, W0) energy of the upright frame -> (grid_h, grid_w) float32 sums over each patch's pixels."""
-    canvas = apply_geometry(energy, geometry, resample="bilinear")  # (H, W) float32
-    grid_h, grid_w = geometry.grid_size
-    p = geometry.patch_size
-    return canvas.reshape(grid_h, p, grid_w, p).sum(axis=(1, 3), dtype=np.float64).astype(np.float32)
+    """(H0, W0) energy of the upright frame -> (grid_h, grid_w) float32 sums over each patch's pixels of the map
+    placed on the canvas like the pixels (`apply_geometry` with Pillow's bilinear filter), as one product
+    ``rows @ energy @ cols.T`` of the placement's `patch_sum_matrices` (float64; equal to summing the placed
+    map up to float rounding)."""
+    if energy.shape != geometry.source_size:
+        raise OneVisionInputError(
+            f"energy map of size {energy.shape} does not match the planned source size {geometry.source_size}."
+        )
+    rows, cols = patch_sum_matrices(geometry)
+    return (rows @ energy.astype(np.float64) @ cols.T).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def patch_sum_matrices(geometry: FrameGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """(grid_h, H0) and (grid_w, W0) float64: each patch row's (column's) total bilinear weight on each source
+    row (column): Pillow's weights of the resize, shifted by the placement's offset (padding weighs nothing,
+    cropped rows are left out) and summed over the patch's ``patch_size`` canvas rows."""
+    def axis(in_size: int, scaled: int, offset: int, canvas: int) -> np.ndarray:
+        resize = np.eye(in_size) if scaled == in_size else resampling_weights(in_size, scaled, "bilinear").matrix(
+            in_size)
+        placed = np.zeros((canvas, in_size))
+        top, source_top = max(offset, 0), max(-offset, 0)
+        count = min(scaled - source_top, canvas - top)
+        placed[top:top + count] = resize[source_top:source_top + count]
+        return placed.reshape(canvas // geometry.patch_size, geometry.patch_size, in_size).sum(axis=1)
+
+    (in_h, in_w), (scaled_h, scaled_w) = geometry.source_size, geometry.scaled_size
+    (top, left), (canvas_h, canvas_w) = geometry.offset, geometry.canvas_size
+    return axis(in_h, scaled_h, top, canvas_h), axis(in_w, scaled_w, left, canvas_w)
 
 
 def resolve_budget(budget: float | int, num_frames: int, grid_h: int, grid_w: int) -> int:

@@ -15,7 +15,8 @@ frame's dominant reference, the one most confidently identified blocks use. Cand
 blocks.
 
 `ReferenceWindow` keeps the decoded frames a sampled frame may reference while the video streams in display
-order: up to `PAST_WINDOW` earlier frames, and, for a B-frame, the later frames up to the next I/P frame (at
+order: up to `PAST_WINDOW` earlier frames back to the last keyframe (an IDR picture resets the decoder: no
+later frame refers to what came before it), and, for a B-frame, the later frames up to the next I/P frame (at
 most `FUTURE_WINDOW`), which the decoder outputs after it.
 """
 
@@ -151,10 +152,14 @@ class ReferenceWindow:
     def _take(self):
         frame = self.waiting.popleft()
         nearby = {}
-        for other in self.frames:
+        for other in reversed(self.frames):  # latest first, back to the keyframe nothing after refers past
             distance = frame.index - other.index
-            if 0 < distance <= PAST_WINDOW:
+            if distance > PAST_WINDOW:
+                break
+            if distance > 0:
                 nearby[distance] = other
+                if other.is_keyframe:
+                    break
         if self.future_references and not frame.is_anchor:
             for other in sorted((o for o in self.frames if o.index > frame.index), key=lambda o: o.index):
                 nearby[frame.index - other.index] = other

@@ -21,6 +21,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from ..errors import OneVisionVideoError
+from .h264_packets import avcc_length_size, picture_kind
 
 # Decoders that export motion vectors through ``flags2=+export_mvs`` (FFmpeg's mpegvideo family and H.264).
 MOTION_VECTOR_CODECS = frozenset({"h264", "mpeg4", "h263", "h263p", "mpeg1video", "mpeg2video", "msmpeg4v2",
@@ -96,6 +97,7 @@ class DecodedFrame:
 
     index: int
     frame: av.VideoFrame
+    is_reference: bool = True  # whether other pictures may be predicted from it (`h264_packets`)
 
     @property
     def is_intra(self) -> bool:
@@ -105,6 +107,11 @@ class DecodedFrame:
     def is_anchor(self) -> bool:
         """Whether later frames predict from it (I or P; B-frames are skipped as past references)."""
         return int(self.frame.pict_type) != PICTURE_TYPE_B
+
+    @property
+    def is_keyframe(self) -> bool:
+        """Whether no later frame refers to a frame before it (an IDR picture or a recovery point)."""
+        return bool(self.frame.key_frame)
 
     def rotation(self) -> int:
         return display_rotation(self.frame)
@@ -137,6 +144,8 @@ class ArrayFrame:
     pixels: np.ndarray
     is_intra = False
     is_anchor = True
+    is_keyframe = False
+    is_reference = True
     nbytes = 0  # the caller's array: holding it costs nothing more
 
     def rotation(self) -> int:
@@ -329,8 +338,18 @@ def sample_frame_indices(frame_count: int, num_frames: int) -> np.ndarray:
     return np.floor(np.linspace(0, frame_count - 1, num_frames)).astype(np.int64)
 
 
-def iter_frames(video, export_motion_vectors: bool) -> Iterator[DecodedFrame]:
-    """Decode the first video stream once, in display order, with motion-vector export when asked."""
+class SegmentMismatch(Exception):
+    """A planned decode (`decode_segments`) met other packets or frames than its plan said: decode whole."""
+
+
+def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = None, end_pts: int | None = None,
+                   skipped: frozenset[int] = frozenset()) -> Iterator[tuple[av.VideoFrame, bool]]:
+    """(frame, is a reference picture) of the first video stream in display order, decoded once.
+
+    ``start_pts``: seek to the packet with this timestamp first (`SegmentMismatch` when another comes);
+    ``end_pts``: stop before the packet with this timestamp (the decoder is flushed instead); ``skipped``:
+    timestamps of packets not to decode (non-reference pictures nobody reads: no other frame changes). H.264
+    packets are read for `h264_packets.picture_kind`; other codecs' frames count as references."""
     name = source_name(video)
     with open_container(video) as container:
         stream = container.streams.video[0]
@@ -339,15 +358,39 @@ def iter_frames(video, export_motion_vectors: bool) -> Iterator[DecodedFrame]:
         # frame threading makes FFmpeg's exported vectors differ from run to run; slice threading (PyAV's
         # default) keeps them reproducible, so frame threads are only used when no vectors are read
         stream.thread_type = "SLICE" if export_motion_vectors else "AUTO"
-        index = 0
+        length_size = avcc_length_size(stream.codec_context.extradata)
+        non_reference: set[int] = set()
+        if start_pts is not None:
+            container.seek(start_pts, stream=stream, backward=True)
+        first, decoded = start_pts is not None, 0
         try:
-            for frame in container.decode(stream):
-                yield DecodedFrame(index, frame)
-                index += 1
+            for packet in container.demux(stream):
+                if packet.size and first and packet.pts != start_pts:
+                    raise SegmentMismatch(f"seeking reached timestamp {packet.pts}, not {start_pts}")
+                first = first and not packet.size
+                if end_pts is not None and packet.pts == end_pts:
+                    packet = None  # the next segment's IDR picture: flush the decoder instead
+                elif packet.size and packet.pts in skipped:
+                    continue
+                elif packet.size and stream.codec_context.name == "h264":
+                    if not picture_kind(bytes(packet), length_size).is_reference:
+                        non_reference.add(packet.pts)
+                for frame in stream.codec_context.decode(packet):
+                    decoded += 1
+                    yield frame, frame.pts not in non_reference
+                if packet is None:
+                    break
         except av.FFmpegError as error:
-            raise OneVisionVideoError(f"{name}: decoding failed after {index} frames ({error}).") from error
+            raise OneVisionVideoError(f"{name}: decoding failed after {decoded} frames ({error}).") from error
+
+
+def iter_frames(video, export_motion_vectors: bool) -> Iterator[DecodedFrame]:
+    """Decode the first video stream once, in display order, with motion-vector export when asked."""
+    index = 0
+    for index, (frame, is_reference) in enumerate(decode_packets(video, export_motion_vectors), start=1):
+        yield DecodedFrame(index - 1, frame, is_reference)
     if index == 0:
-        raise OneVisionVideoError(f"{name}: no frame could be decoded.")
+        raise OneVisionVideoError(f"{source_name(video)}: no frame could be decoded.")
 
 
 def upright(array: np.ndarray, quarter_turns: int) -> np.ndarray:

@@ -14,16 +14,20 @@ sampling order (the result does not depend on timing), and at most `MAX_FRAMES_I
 being scored at a time, so memory stays bounded.
 """
 
+import functools
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import OneVisionInputError, OneVisionVideoError
 from .codec_energy import CODEC_CELL, MotionField, codec_motion_fields
+from .decode_segments import decode_segment_count, iter_segment, plan_decode, plannable
 from .frame_energy import EnergyRecipe, downsampled_luma, energy_downscale, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
 from .patch_pixels import place_patches
@@ -40,6 +44,8 @@ from .reference_frames import ReferenceFrames, ReferenceWindow, identify_referen
 from .video_decoding import (
     ArrayFrame,
     DecodedFrame,
+    SegmentMismatch,
+    VideoStreamInfo,
     iter_frames,
     probe_stream,
     sample_frame_indices,
@@ -53,6 +59,10 @@ MAX_FRAMES_IN_FLIGHT = 4  # sampled frames being scored at a time
 SCORING_THREADS = 2  # workers scoring sampled frames (numpy and Pillow release the GIL)
 DEFERRED_FRAME_BYTES = 256 * 2**20  # decoded planes kept for `_finish` (64 yuv420 frames of 1080p: 199 MB)
 PATCH_CUT_THREADS = 2  # `_finish` converts and resamples frames in parallel (Pillow and swscale release the GIL)
+# numpy's BLAS (OpenBLAS) runs one thread per call: the matrices here are small, and OpenBLAS's idle threads spin
+# on the cores the decoder and the scoring threads need (measured on the bundled clip, 2 cores: 1.00 s -> 0.69 s
+# wall, 1.90 -> 1.08 CPU s per selection)
+BLAS_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -178,25 +188,31 @@ class _ScoredFrames:
     """Accumulates the sampled frames: their pixels (placed, or deferred) and patch scores, in sampling order.
 
     `plan` fixes the canvas and the energy's resolution from the first sampled frame; `energy_scores` (any
-    thread) scores a frame; `append` (in sampling order) stores its pixels and scores. A frame's pixels are
+    thread) scores a frame; `store` (any thread) puts its pixels and scores in its sampling slot. A frame's pixels are
     kept as decoded (a `_DeferredFrame`: the decoder's own planes, yuv420 holds 1.5 bytes a pixel) while the
     deferred frames hold at most `DEFERRED_FRAME_BYTES`; past that, and for a frame whose size differs from the
     first one, they are placed on the canvas at once (an (H, W, 3) uint8 array), as the full path does.
     `_finish` then converts and resamples only what the chosen patches need.
     """
 
-    def __init__(self, recipe: SelectionRecipe):
+    def __init__(self, recipe: SelectionRecipe, count: int):
         self.recipe = recipe
         self.geometry: FrameGeometry | None = None
         self.downscale = 1  # luma downsampling of the energy (`energy_downscale`)
         self.energy_size: tuple[int, int] | None = None  # upright energy map of the planned frame size
-        self.pixels: list[np.ndarray | _DeferredFrame] = []
-        self.scores: list[np.ndarray] = []
+        self.pixels: list[np.ndarray | _DeferredFrame | None] = [None] * count  # by sampling position
+        self.scores: list[np.ndarray | None] = [None] * count
         self.deferred_bytes = 0
+        self.planned = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def complete(self) -> bool:
+        return all(scores is not None for scores in self.scores)
 
     def plan(self, frame: DecodedFrame | ArrayFrame) -> None:
         """Fix the canvas geometry, the energy's downsampling and its map size by ``frame`` (the first one)."""
-        if self.geometry is not None:
+        if self.planned.is_set():
             return
         height, width = _upright_size(frame.luma().shape, frame.rotation())
         recipe = self.recipe
@@ -204,6 +220,7 @@ class _ScoredFrames:
                                             recipe.min_pixels, recipe.max_pixels)
         self.downscale = energy_downscale(recipe.energy, height, self.geometry.scaled_size[0], recipe.patch_size)
         self.energy_size = (-(-height // self.downscale), -(-width // self.downscale))
+        self.planned.set()
 
     def energy_scores(self, frame: DecodedFrame | ArrayFrame, motion: FrameMotion) -> np.ndarray:
         """(grid_h, grid_w) float32 patch scores of one sampled frame (after `plan`; safe on any thread)."""
@@ -219,20 +236,23 @@ class _ScoredFrames:
         energy_geometry = replace(self.geometry, source_size=self.energy_size)
         return patch_scores(np.ascontiguousarray(energy), energy_geometry)
 
-    def append(self, frame: DecodedFrame | ArrayFrame, scores: np.ndarray) -> None:
-        """Store a scored frame's pixels (deferred while the budget allows) and its scores, in sampling order."""
+    def store(self, position: int, frame: DecodedFrame | ArrayFrame, scores: np.ndarray) -> None:
+        """Store sampled frame ``position``'s pixels (deferred while the budget allows) and scores (any thread;
+        deferred or placed, the patches cut from them are the same)."""
         quarter_turns = frame.rotation()
         size = _upright_size(frame.luma().shape, quarter_turns)
+        with self._lock:
+            defer = size == self.geometry.source_size and self.deferred_bytes + frame.nbytes <= DEFERRED_FRAME_BYTES
+            self.deferred_bytes += frame.nbytes if defer else 0
         if size != self.geometry.source_size:  # resolution change mid-stream: rescale to the first
             rescale = _rescale_geometry(size, self.geometry.source_size)
             rgb = apply_geometry(np.ascontiguousarray(upright(frame.rgb(), quarter_turns)), rescale)
-            self.pixels.append(apply_geometry(rgb, self.geometry))
-        elif self.deferred_bytes + frame.nbytes <= DEFERRED_FRAME_BYTES:
-            self.deferred_bytes += frame.nbytes
-            self.pixels.append(_DeferredFrame(frame, quarter_turns))
+            self.pixels[position] = apply_geometry(rgb, self.geometry)
+        elif defer:
+            self.pixels[position] = _DeferredFrame(frame, quarter_turns)
         else:
-            self.pixels.append(_DeferredFrame(frame, quarter_turns).placed(self.geometry))
-        self.scores.append(scores)
+            self.pixels[position] = _DeferredFrame(frame, quarter_turns).placed(self.geometry)
+        self.scores[position] = scores
 
     def canvas(self, index: int) -> np.ndarray:
         """(H, W, 3) uint8 sampled frame ``index`` placed on the canvas."""
@@ -258,50 +278,80 @@ def _rescale_geometry(source_size: tuple[int, int], target_size: tuple[int, int]
     return FrameGeometry(source_size, target_size, (0, 0), target_size, 1)
 
 
-def _score_stream(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarray, recipe: SelectionRecipe,
-                  use_codec: bool, progress: bool, name: str) -> tuple[_ScoredFrames, int]:
-    """Walk the frames once, scoring the wanted ones on the worker; returns the scored frames and the frames seen.
+def _score_stream(segments: Sequence[Iterator[DecodedFrame | ArrayFrame]], wanted: np.ndarray,
+                  recipe: SelectionRecipe, use_codec: bool, progress: bool, name: str) -> tuple[_ScoredFrames, int]:
+    """Walk the frames once, scoring the wanted ones on the workers; returns the scored frames and the frames
+    seen. ``segments``: the video in consecutive runs of frames (`decode_segments`), each walked by its own
+    thread (the first by this one) beside the shared scoring workers; a failure in any stops them all."""
+    scored = _ScoredFrames(recipe, len(wanted))
+    bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="onevision-score") as workers, \
+            ThreadPoolExecutor(max_workers=max(1, len(segments) - 1), thread_name_prefix="onevision-decode") as walkers:
+        walk = functools.partial(_score_segment, wanted=wanted, recipe=recipe, use_codec=use_codec, scored=scored,
+                                 workers=workers, bar=bar, stop=stop, first=False)
+        later = [walkers.submit(walk, frames) for frames in segments[1:]]
+        try:
+            seen = walk(segments[0], first=True)
+            for segment in later:
+                seen = max(seen, segment.result())  # raises what the segment raised
+        finally:
+            stop.set()  # on an error, the other segments stop at their next frame
+            bar.close()
+    return scored, seen
 
-    A sampled B-frame is scored once the later frames it may reference have been decoded (`ReferenceWindow`)."""
-    scored = _ScoredFrames(recipe)
-    wanted_set = set(wanted.tolist())
+
+def _score_segment(frames: Iterator[DecodedFrame | ArrayFrame], wanted: np.ndarray, recipe: SelectionRecipe,
+                   use_codec: bool, scored: _ScoredFrames, workers: ThreadPoolExecutor, bar, stop: threading.Event,
+                   first: bool) -> int:
+    """Walk one run of frames, submitting its wanted ones to ``workers``; returns the frames seen (last index + 1).
+
+    A sampled B-frame is scored once the later frames it may reference have been decoded (`ReferenceWindow`);
+    at most `MAX_FRAMES_IN_FLIGHT` of this run's frames are being scored at a time. Only the ``first`` run
+    plans the canvas (from the first sampled frame); the others wait for it."""
+    positions = {int(index): position for position, index in enumerate(wanted)}
     last_wanted = int(wanted[-1])
     window = ReferenceWindow(future_references=use_codec)
     seen = 0
-    bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
-    in_flight: deque[tuple[DecodedFrame | ArrayFrame, Future]] = deque()
+    in_flight: deque[tuple[int, DecodedFrame | ArrayFrame, Future]] = deque()
 
     def score(frame, nearby):
         return scored.energy_scores(frame, frame_motion(frame, nearby, recipe, use_codec, scored.downscale))
 
     def collect_oldest():
-        frame, future = in_flight.popleft()
-        scored.append(frame, future.result())  # raises what scoring raised
+        position, frame, future = in_flight.popleft()
+        scored.store(position, frame, future.result())  # raises what scoring raised
         bar.update()
 
     def submit(ready):
         for frame, nearby in ready:
-            scored.plan(frame)
-            in_flight.append((frame, workers.submit(score, frame, nearby)))
+            if first:
+                scored.plan(frame)
+            while not scored.planned.wait(0.05):
+                if stop.is_set():
+                    return
+            in_flight.append((positions[frame.index], frame, workers.submit(score, frame, nearby)))
             if len(in_flight) > MAX_FRAMES_IN_FLIGHT:
                 collect_oldest()
 
-    with ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="onevision-score") as workers:
-        try:
-            for frame in frames:
-                seen = frame.index + 1
-                window.push(frame, frame.index in wanted_set)
-                submit(window.ready())
-                if frame.index >= last_wanted and not window.waiting:
-                    break
-            submit(window.flush())
-            while in_flight:
-                collect_oldest()
-        finally:  # on an error, frames not yet started are dropped, and the bar is cleared before the message
-            for _, pending in in_flight:
-                pending.cancel()
-            bar.close()
-    return scored, seen
+    try:
+        for frame in frames:
+            if stop.is_set():
+                break
+            seen = frame.index + 1
+            window.push(frame, frame.index in positions)
+            submit(window.ready())
+            if frame.index >= last_wanted and not window.waiting:
+                break
+        submit(window.flush())
+        while in_flight and not stop.is_set():
+            collect_oldest()
+    finally:  # frames not yet started are dropped
+        for _, _, pending in in_flight:
+            pending.cancel()
+        if hasattr(frames, "close"):
+            frames.close()  # a decoder's generator closes its container now, on any thread
+    return seen
 
 
 def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, downscale: int) -> FrameMotion:
@@ -311,8 +361,9 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
     Codec mode: a predicted frame's exported vectors, each against the nearby decoded frame it points into
     (`identify_references`, at full resolution); an I-frame has none and is measured by block matching against
     the previous frame only under the ``"pixel"`` intra policy. Pixel mode: block matching against the previous
-    frame, always (on the full-resolution lumas: the matcher builds its own pyramid, down to sub-pixel
-    steps). The first frame of a video has no previous frame: ``[]`` under block matching.
+    frame, always (on the lumas at the energy's resolution: the matcher builds its own pyramid above it and
+    ends with a sub-pixel step there). The first frame of a video has no previous frame: ``[]`` under block
+    matching.
     """
     def downsampled(luma: np.ndarray) -> np.ndarray:
         return downsampled_luma(luma, downscale)
@@ -322,7 +373,7 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
     if use_codec and not frame.is_intra:
         vectors = frame.motion_vectors()
         if vectors is not None:
-            references = ReferenceFrames({d: other.luma() for d, other in nearby.items()})
+            references = ReferenceFrames({d: other.luma() for d, other in nearby.items() if other.is_reference})
             subpixel = recipe.energy.subpixel_vectors
             distances = identify_references(vectors, frame.luma(), references, subpixel)
             fields = codec_motion_fields(vectors, *luma.shape, distances, subpixel=subpixel, use_future=True,
@@ -335,7 +386,7 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
         return FrameMotion(luma, [], references, downscale)
     if not measure_pixels:
         return FrameMotion(luma, None, references, downscale)
-    field = block_matching_field(frame.luma(), previous.luma()).downscaled(downscale)  # its own pyramid
+    field = block_matching_field(luma, references[1])  # at the energy's resolution, its own pyramid above it
     return FrameMotion(luma, [field], references, downscale)
 
 
@@ -383,6 +434,16 @@ def _cut_patches(scored: _ScoredFrames, chosen: np.ndarray) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.zeros((0, p, p, 3), np.uint8)
 
 
+def _with_blas_threads(select):
+    """Run a selection with numpy's BLAS limited to `BLAS_THREADS` (restored afterwards)."""
+    @functools.wraps(select)
+    def limited(*args, **kwargs):
+        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+            return select(*args, **kwargs)
+    return limited
+
+
+@_with_blas_threads
 def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_frames: bool = False,
                  frame_sampler: FrameSampler | None = None) -> VideoSelection:
     """Select patches from a video file (path, bytes or binary file object) in one streaming decode.
@@ -397,10 +458,10 @@ def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_fr
         fallback_reason = (f"motion_source={recipe.motion_source!r}" if recipe.motion_source != "auto" else
                            f"the {info.codec} decoder exports no motion vectors")
     frame_count = info.frame_count
-    for _ in range(2):  # a second pass only when the header's frame count was wrong
+    for attempt in range(2):  # a second pass only when the header's frame count was wrong
         wanted = _wanted_frames(frame_count, info.fps, recipe, frame_sampler)
-        scored, seen = _score_stream(iter_frames(video, use_codec), wanted, recipe, use_codec, progress, info.name)
-        if len(scored.scores) == len(wanted):
+        scored, seen = _decode_and_score(video, info, wanted, recipe, use_codec, progress, planned=attempt == 0)
+        if scored.complete:
             break
         frame_count = seen
     else:
@@ -409,6 +470,24 @@ def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_fr
     return _finish(scored, wanted, recipe, method, fallback_reason, frame_count, keep_frames, info.fps)
 
 
+def _decode_and_score(video, info: VideoStreamInfo, wanted: np.ndarray, recipe: SelectionRecipe, use_codec: bool,
+                      progress: bool, planned: bool) -> tuple[_ScoredFrames, int]:
+    """`_score_stream` over the decoded video: by a `DecodePlan` (only the pictures the selection reads, in
+    IDR-cut segments, one decoder each; the same frames as one decode) where ``planned`` and the file allow
+    it, else every frame in one decode."""
+    plan = None
+    if planned and plannable(video, info.codec):
+        plan = plan_decode(video, wanted, decode_segment_count(), info.frame_count)
+    if plan is not None:
+        try:
+            return _score_stream([iter_segment(video, plan, segment, use_codec) for segment in plan.segments],
+                                 wanted, recipe, use_codec, progress, info.name)
+        except SegmentMismatch:
+            pass  # a file the plan misread: decoded whole below
+    return _score_stream([iter_frames(video, use_codec)], wanted, recipe, use_codec, progress, info.name)
+
+
+@_with_blas_threads
 def select_frames(frames: Iterable[np.ndarray], recipe: SelectionRecipe, progress: bool = False,
                   keep_frames: bool = False, frame_sampler: FrameSampler | None = None,
                   fps: float | None = None) -> VideoSelection:
@@ -427,6 +506,6 @@ def select_frames(frames: Iterable[np.ndarray], recipe: SelectionRecipe, progres
             )
         arrays.append(ArrayFrame(index, array))
     wanted = _wanted_frames(len(arrays), fps, recipe, frame_sampler)
-    scored, _ = _score_stream(iter(arrays), wanted, recipe, False, progress, "frames")
+    scored, _ = _score_stream([iter(arrays)], wanted, recipe, False, progress, "frames")
     return _finish(scored, wanted, recipe, METHOD_PIXEL, "decoded frames carry no motion vectors", len(arrays),
                    keep_frames, fps)

@@ -1,0 +1,161 @@
+"""Decoding an H.264 file for a selection: only the pictures it needs, in a few segments, one decoder each.
+
+`plan_decode` demuxes the packets once (no decoding: a few ms for a short clip) and reads their NAL headers
+(`h264_packets`). Two savings follow, neither changing a decoded frame or vector:
+
+* **Non-reference pictures nobody reads are not decoded.** No other picture is predicted from them, so the
+  decoder's output for every other packet is the same without them. The selection reads the sampled frames,
+  the frame before each (the scene-cut test, an intra frame's block matching) and the reference pictures
+  (what vectors point into); on x264's default B-frames and phone footage 35-45 % of the packets are left.
+* **Segments cut at IDR pictures decode in parallel.** With motion-vector export FFmpeg's frame threading is
+  not reproducible (the exported vectors differ from run to run on a few percent of frames), and slice
+  threading gives nothing on the single-slice files cameras and encoders write, so one decoder runs on one
+  core. An IDR picture resets the decoder: nothing after it refers to anything before it, so the segments
+  decode separately to exactly the frames of one decode. A cut needs a clean boundary in both orders (every
+  packet before it in decode order is displayed before it, every one after it after it), the container's key
+  flag alone is not enough (a keyframe may be a recovery point, which later pictures may look past), and it
+  is never a sampled frame (a sampled intra frame is compared with the frame before it). Cut points are the
+  clean IDR pictures nearest to equal shares of the frames, as many segments as cores (`decode_segment_count`)
+  while each keeps `MIN_SEGMENT_FRAMES` frames and a sampled frame, and only where decoding bounds the pass
+  (`MIN_PIXELS_PER_SAMPLE`).
+
+A frame's display index is its packet's rank by timestamp. Sources that cannot be opened twice (file objects,
+playlists), other codecs, and files whose packets cannot be indexed (missing or repeated timestamps, a count
+other than the header's) are decoded whole, every frame (`video_decoding.iter_frames`); a segment that meets
+other packets or frames than planned raises `SegmentMismatch`, and the selection decodes the file whole.
+"""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .h264_packets import avcc_length_size, picture_kind
+from .video_decoding import DecodedFrame, LocalPlaylist, SegmentMismatch, decode_packets, open_container
+
+MAX_SEGMENTS = 4  # decoders at most, whatever the cores
+MIN_SEGMENT_FRAMES = 48  # shorter segments are not worth a second decoder
+# A second decoder pays only where decoding, not scoring, bounds the pass: when the pixels decoded per sampled
+# frame cost more than scoring it (about 10 ms a frame, as much as decoding 3-4 M pixels of H.264 at 2.5-3 ns
+# a pixel on one core, measured on the bundled phone clip and a generated 720p clip). Below that (the bundled
+# 360 x 640 clip: 1 M pixels per sampled frame), more decoders only compete with the scoring for the cores.
+MIN_PIXELS_PER_SAMPLE = 3_000_000
+
+
+@dataclass(frozen=True)
+class DecodeSegment:
+    """Frames ``first_index`` to ``end_index`` (excluded), decoded from the packet with timestamp ``start_pts``
+    (None: the start of the file) up to the packet with ``end_pts`` (None: the end), excluded."""
+
+    first_index: int
+    end_index: int
+    start_pts: int | None = None
+    end_pts: int | None = None
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """How to decode a video for a selection: its segments, each frame's display index by timestamp, and the
+    packets left undecoded (non-reference pictures that are neither sampled nor just before a sampled frame)."""
+
+    segments: list[DecodeSegment]
+    display_index: dict[int, int]
+    skipped: frozenset[int] = field(default_factory=frozenset)
+
+    def decoded_frames(self, segment: DecodeSegment) -> int:
+        """How many frames `iter_segment` yields for ``segment``."""
+        skipped = sum(segment.first_index <= self.display_index[pts] < segment.end_index for pts in self.skipped)
+        return segment.end_index - segment.first_index - skipped
+
+
+def decode_segment_count() -> int:
+    """Decoders worth running here: the cores this process may use, at most `MAX_SEGMENTS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_SEGMENTS))
+
+
+def plannable(video, codec: str) -> bool:
+    """Whether ``video`` can be planned: H.264 (its packets say what they hold), from a source that can be
+    opened twice (scanned, then decoded)."""
+    reopenable = isinstance(video, (bytes, bytearray, memoryview)) or (
+        isinstance(video, (str, os.PathLike)) and not isinstance(video, LocalPlaylist))
+    return codec == "h264" and reopenable
+
+
+def plan_decode(video, wanted: np.ndarray, count: int, frame_count: int) -> DecodePlan | None:
+    """The `DecodePlan` for reading the sampled frames ``wanted`` (sorted display indices) with at most
+    ``count`` segments; None when the packets cannot be indexed (missing or repeated timestamps, or another
+    count than the header's ``frame_count``): then the video is decoded whole, every frame."""
+    with open_container(video) as container:
+        stream = container.streams.video[0]
+        length_size = avcc_length_size(stream.codec_context.extradata)
+        frame_pixels = stream.codec_context.width * stream.codec_context.height
+        packets = []  # (pts, PictureKind) in decode order
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                return None
+            packets.append((packet.pts, picture_kind(bytes(packet), length_size)))
+    pts = np.array([stamp for stamp, _ in packets], dtype=np.int64)
+    if len(packets) != frame_count or len(np.unique(pts)) != len(pts):
+        return None
+    display_index = np.argsort(np.argsort(pts, kind="stable"), kind="stable")  # rank by timestamp
+    index_of = dict(zip(pts.tolist(), display_index.tolist()))
+    read = set(wanted.tolist()) | {int(index) - 1 for index in wanted}  # sampled, and the frame before each
+    skipped = frozenset(stamp for stamp, kind in packets if not kind.is_reference and index_of[stamp] not in read)
+    earlier_max = np.maximum.accumulate(np.concatenate(([np.iinfo(np.int64).min], pts[:-1])))
+    later_min = np.minimum.accumulate(np.concatenate((pts[1:], [np.iinfo(np.int64).max]))[::-1])[::-1]
+    clean = [int(display_index[i]) for i, (_, kind) in enumerate(packets)
+             if kind.is_idr and i > 0 and earlier_max[i] < pts[i] < later_min[i]]
+    stamp_at = {index: stamp for stamp, index in index_of.items()}
+    if (len(pts) - len(skipped)) * frame_pixels < MIN_PIXELS_PER_SAMPLE * len(wanted):
+        count = 1
+    for pieces in range(max(count, 1), 0, -1):  # as many segments as the cut points allow
+        bounds = _cut_bounds(clean, len(pts), wanted, pieces)
+        if bounds is not None:
+            stamps = [None] + [stamp_at[index] for index in bounds[1:-1]] + [None]
+            segments = [DecodeSegment(bounds[k], bounds[k + 1], stamps[k], stamps[k + 1]) for k in range(pieces)]
+            return DecodePlan(segments, index_of, skipped)
+    return DecodePlan([DecodeSegment(0, len(pts))], index_of, skipped)
+
+
+def _cut_bounds(clean: list[int], frames: int, wanted: np.ndarray, pieces: int) -> list[int] | None:
+    """Segment bounds (display indices, 0 ... frames) cutting at the ``clean`` points nearest to equal shares,
+    or None when they leave a segment shorter than `MIN_SEGMENT_FRAMES` or without a sampled frame."""
+    if pieces == 1:
+        return [0, frames]
+    unsampled = sorted(set(clean) - set(wanted.tolist()))
+    cuts = []
+    for share in range(1, pieces):
+        target = share * frames / pieces
+        options = [index for index in unsampled if index not in cuts]
+        if not options:
+            return None
+        cuts.append(min(options, key=lambda index: (abs(index - target), index)))
+    bounds = [0] + sorted(cuts) + [frames]
+    if any(hi - lo < MIN_SEGMENT_FRAMES or not ((wanted >= lo) & (wanted < hi)).any()
+           for lo, hi in zip(bounds, bounds[1:])):
+        return None
+    return bounds
+
+
+def iter_segment(video, plan: DecodePlan, segment: DecodeSegment,
+                 export_motion_vectors: bool) -> Iterator[DecodedFrame]:
+    """Decode one segment of the plan in display order (`video_decoding.iter_frames` decodes every frame of
+    the whole file); raises `SegmentMismatch` where the file holds other packets or frames than planned."""
+    decoded = 0
+    for frame, is_reference in decode_packets(video, export_motion_vectors, segment.start_pts, segment.end_pts,
+                                              plan.skipped):
+        index = plan.display_index.get(frame.pts, -1)
+        if not segment.first_index <= index < segment.end_index:
+            raise SegmentMismatch(f"a frame with timestamp {frame.pts} in the segment of frames "
+                                  f"{segment.first_index} to {segment.end_index}")
+        decoded += 1
+        yield DecodedFrame(index, frame, is_reference)
+    if decoded != plan.decoded_frames(segment):
+        raise SegmentMismatch(f"{decoded} frames decoded, {plan.decoded_frames(segment)} planned")
