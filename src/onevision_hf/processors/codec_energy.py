@@ -189,11 +189,10 @@ def _cell_prediction(references: Sequence[np.ndarray], shifts: CellShifts) -> np
     own plane of ``references`` (equal (H, W) lumas).
 
     All pixels of a cell share its displacement, so its whole-pixel shift and bilinear weights are per cell:
-    pixel (i, j) of every cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on, one flat
-    gather per tap position over the cells, from the references stacked, each tap's row and column clamped to
-    the frame (what edge padding reads). The taps of row i + 1 are both the lower taps of pixel row i and the
-    upper ones of row i + 1, and likewise for columns, so a cell reads (cell + 1)^2 taps, or cell^2 without
-    fractions.
+    pixel (i, j) of a cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on, so a cell reads
+    (cell + 1)^2 taps (cell^2 without fractions), gathered at once from the references stacked, each tap's row
+    and column clamped to the frame (what edge padding reads); then the horizontal and the vertical
+    interpolation, as ``near * (1 - frac) + far * frac`` in float32.
     """
     height, width = references[0].shape
     cell = shifts.cell
@@ -202,35 +201,19 @@ def _cell_prediction(references: Sequence[np.ndarray], shifts: CellShifts) -> np
     frac_x, frac_y = shifts.dx - shift_x, shifts.dy - shift_y
     row, col = np.divmod(shifts.cells, shifts.cols)
     top, left = row * cell + shift_y.astype(np.intp), col * cell + shift_x.astype(np.intp)
-    tap_rows = cell + 1 if frac_y.any() else cell
-    tap_cols = cell + 1 if frac_x.any() else cell
-    row_starts = [shifts.plane * (height * width) + np.clip(top + i, 0, height - 1) * width for i in range(tap_rows)]
-    columns = [np.clip(left + j, 0, width - 1) for j in range(tap_cols)]
-    lines = [_tap_row(flat, start, columns, frac_x, cell) for start in row_starts]
-    prediction = np.empty((len(shifts.cells), cell, cell), np.float32)
-    for i in range(cell):
-        if tap_rows > cell:
-            _lerp_in_place(lines[i], lines[i + 1], frac_y)
-        np.stack(lines[i], axis=-1, out=prediction[:, i])
-    return prediction
-
-
-def _tap_row(flat: np.ndarray, row_start: np.ndarray, columns: list[np.ndarray], frac_x: np.ndarray,
-             cell: int) -> list[np.ndarray]:
-    """The ``cell`` pixel columns of every listed cell sampled along one tap row: ``cell`` (n,) float32 arrays."""
+    tap_rows = np.arange(cell + 1 if frac_y.any() else cell)
+    tap_cols = np.arange(cell + 1 if frac_x.any() else cell)
+    row_starts = np.clip(top[:, None] + tap_rows, 0, height - 1) * width + (shifts.plane * (height * width))[:, None]
+    columns = np.clip(left[:, None] + tap_cols, 0, width - 1)
     # indices are in range by construction: mode "clip" only skips numpy's bounds check
-    taps = [np.take(flat, row_start + column, mode="clip").astype(np.float32) for column in columns]
-    if len(columns) > cell:
-        _lerp_in_place(taps[:cell], taps[1:], frac_x)
-    return taps[:cell]
-
-
-def _lerp_in_place(near: list[np.ndarray], far: list[np.ndarray], frac: np.ndarray) -> None:
-    """``near[k] = near[k] * (1 - frac) + far[k] * frac`` for each k, in order (``far`` may be ``near[1:]``)."""
-    keep = 1 - frac
-    for near_taps, far_taps in zip(near, far):
-        near_taps *= keep
-        near_taps += far_taps * frac
+    taps = np.take(flat, row_starts[:, :, None] + columns[:, None, :], mode="clip").astype(np.float32)
+    if len(tap_cols) > cell:
+        weight = frac_x[:, None, None]
+        taps = taps[:, :, :-1] * (1 - weight) + taps[:, :, 1:] * weight
+    if len(tap_rows) > cell:
+        weight = frac_y[:, None, None]
+        taps = taps[:, :-1] * (1 - weight) + taps[:, 1:] * weight
+    return taps
 
 
 def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
