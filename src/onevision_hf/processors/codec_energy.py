@@ -249,22 +249,37 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
 
 
 def _first_list_shifts(fields: Sequence[MotionField], references: Mapping[int, np.ndarray]) -> CellShifts | None:
-    """The `CellShifts` of every cell some field covers with a vector into a known reference, from the first
-    such field; planes index ``sorted(references)``. None when no cell is predicted."""
+    """The `CellShifts` of every cell some field covers with a vector into a known reference: from the first
+    field whose vector keeps the cell inside the reference frame, else from the first field (a prediction read
+    past the frame's edge is clamped edge pixels, not what the decoder predicted from the other list); planes
+    index ``sorted(references)``. None when no cell is predicted."""
     known = np.array(sorted(references), np.int16)
+    height, width = next(iter(references.values())).shape if references else (0, 0)
     taken = np.zeros(fields[0].dx.size, bool)
     parts = []
-    for field in fields:
-        distance = field.distances().reshape(-1)
-        plane = np.minimum(np.searchsorted(known, distance), max(len(known) - 1, 0))
-        found = known[plane] == distance if len(known) else np.zeros(distance.shape, bool)
-        cells = np.nonzero(field.covered.reshape(-1) & found & ~taken)[0]
-        taken[cells] = True
-        parts.append((cells, field.dx.reshape(-1)[cells], field.dy.reshape(-1)[cells], plane[cells]))
+    for inside_only in (True, False):
+        for field in fields:
+            distance = field.distances().reshape(-1)
+            plane = np.minimum(np.searchsorted(known, distance), max(len(known) - 1, 0))
+            found = known[plane] == distance if len(known) else np.zeros(distance.shape, bool)
+            usable = field.covered.reshape(-1) & found & ~taken
+            if inside_only:
+                usable &= _stays_inside(field, height, width)
+            cells = np.nonzero(usable)[0]
+            taken[cells] = True
+            parts.append((cells, field.dx.reshape(-1)[cells], field.dy.reshape(-1)[cells], plane[cells]))
     cells, dx, dy, plane = (np.concatenate(column) for column in zip(*parts))
     if len(cells) == 0:
         return None
     return CellShifts(cells, dx, dy, plane, fields[0].dx.shape[1], fields[0].cell)
+
+
+def _stays_inside(field: MotionField, height: int, width: int) -> np.ndarray:
+    """(rows * cols,) bool: the cell displaced by its vector lies wholly inside an (height, width) frame."""
+    rows, cols = field.dx.shape
+    top = (np.arange(rows, dtype=np.float32) * field.cell)[:, None] + field.dy
+    left = (np.arange(cols, dtype=np.float32) * field.cell)[None, :] + field.dx
+    return ((top >= 0) & (top + field.cell <= height) & (left >= 0) & (left + field.cell <= width)).reshape(-1)
 
 
 def normalize_energy(energy: np.ndarray, percentile: float, floor: float) -> np.ndarray:

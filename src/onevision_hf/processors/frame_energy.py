@@ -2,7 +2,12 @@
 
 `EnergyRecipe` holds every knob of the fusion; `frame_energy` turns a frame's luma, its motion fields (codec
 vectors per list, or block matching) and the reference lumas they point into into an (H, W) map in [0, 1]:
-``motion_weight * motion + (1 - motion_weight) * residual``, each term normalised per frame.
+``motion_weight * motion + (1 - motion_weight) * residual``, each term normalised per frame. Two rules of
+the default preset refine it: a cell of a predicted frame with no vector in any list (an intra block) scores
+its residual alone (``vectorless_cells="residual"``: the codec found no reference to predict it from, which is
+no evidence that it stands still), and a cell the camera brought into view scores 0
+(``revealed_content="ignore"``: it is new to the codec because the frame moved, not because anything in it
+did; `motion_energy.revealed_cells`).
 
 The budget rule (``frame_background="subtract"``): a frame's energy keeps only what stands out of the frame
 itself. What is high everywhere in a frame (a compensation that failed, the quality jump of an I-frame, the
@@ -19,12 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .codec_energy import MotionField, compensated_residual, normalize_energy
-from .motion_energy import motion_magnitude
+from .motion_energy import FrameWideFit, motion_magnitude, revealed_cells
 
 INTRA_FRAME_POLICIES = ("highpass", "zero", "pixel")
 ENERGY_RESOLUTIONS = ("full", "patch")
 MIN_SAMPLES_PER_PATCH = 7  # energy samples across a patch that the "patch" resolution keeps at least
 FRAME_BACKGROUND_RULES = ("subtract", "keep")
+VECTORLESS_CELL_RULES = ("fused", "residual")
+REVEALED_CONTENT_RULES = ("keep", "ignore")
 BACKGROUND_BLOCK = 16  # pixels: the blocks whose median energy is a frame's background level
 CUT_THUMBNAIL = 32  # pixels averaged per thumbnail pixel for the scene-cut test
 CUT_CORRELATION = 0.5  # thumbnails correlating less than this with the previous frame's: a scene cut
@@ -53,6 +60,13 @@ class EnergyRecipe:
         energy_resolution: ``"full"``: energy on every luma pixel (the released recipe); ``"patch"``: on the luma
             averaged over 2 x 2 or 4 x 4 tiles where a patch still spans at least `MIN_SAMPLES_PER_PATCH`
             samples per side (the scores are sums over patches; `energy_downscale`, `downsampled_luma`).
+        vectorless_cells: what a cell of a predicted frame that no list gives a vector (an intra block: the
+            codec found nothing to predict it from) scores: ``"fused"``, its residual weighted like every
+            cell's, with no motion (the released recipe), or ``"residual"``, its residual alone (a missing vector
+            is no evidence of stillness).
+        revealed_content: ``"ignore"`` cells the camera brought into view (`motion_energy.revealed_cells`: the
+            camera's motion carries them out of every reference they are predicted from; new to the codec,
+            not moving) or ``"keep"`` them (the released recipe).
     """
 
     subpixel_vectors: bool = True
@@ -66,6 +80,8 @@ class EnergyRecipe:
     intra_frame_energy: str = "pixel"
     frame_background: str = "subtract"
     energy_resolution: str = "patch"
+    vectorless_cells: str = "residual"
+    revealed_content: str = "ignore"
 
 
 def energy_downscale(recipe: EnergyRecipe, source_height: int, scaled_height: int, patch_size: int) -> int:
@@ -107,20 +123,28 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
     height, width = luma.shape
     if recipe.frame_background == "subtract" and is_scene_cut(luma, references.get(1)):
         return np.ones((height, width), np.float32)
+    residual_weight = np.float32(1 - recipe.motion_weight)
     if recipe.motion_weight > 0:
         camera_model = recipe.camera_model if recipe.camera_compensation else None
         motion_fields = fields if recipe.future_vectors else fields[:1]  # codec fields: past list first
-        motion = motion_magnitude(motion_fields, height, width, camera_model)  # (rows, cols), energy pixels
+        frame_wide = FrameWideFit(motion_fields, height, width)
+        motion = motion_magnitude(motion_fields, height, width, camera_model, frame_wide)  # (rows, cols), energy px
         motion *= np.float32(downscale)  # video pixels
         motion = normalize_energy(motion, recipe.normalization_percentile, recipe.motion_floor)
         fused = fields[0].to_pixels(recipe.motion_weight * motion, height, width)  # weighted per cell, repeated
+        if recipe.vectorless_cells == "residual":  # no vector is no evidence of stillness
+            covered = np.logical_or.reduce([field.covered for field in fields])
+            residual_weight = fields[0].to_pixels(np.where(covered, residual_weight, np.float32(1)), height, width)
     else:
         fused = np.zeros((height, width), np.float32)
     if recipe.motion_weight < 1:
         residual = compensated_residual(luma, fields, references)
         residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
-        residual *= 1 - recipe.motion_weight
+        residual *= residual_weight
         fused += residual
+    if recipe.revealed_content == "ignore" and recipe.motion_weight > 0:
+        revealed = revealed_cells(motion_fields, frame_wide, height, width)
+        fused[fields[0].to_pixels(revealed, height, width)] = 0
     if recipe.frame_background == "subtract":
         fused = subtract_background(fused)
     return fused

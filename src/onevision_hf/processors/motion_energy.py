@@ -26,16 +26,19 @@ from .global_motion import AffineCamera, fit_camera_motion
 
 CAMERA_MODELS = ("median", "affine")
 MIN_GROUP_CELLS = 64  # cells (of 4 x 4 pixels) a reference needs for a fit of its own
-MIN_GROUP_SHARE = 0.25  # and this share of the frame's covered cells
+MIN_GROUP_SHARE = 0.0  # and this share of the frame's covered cells
+SPREAD_GRID = 4  # the frame split into SPREAD_GRID x SPREAD_GRID regions
+MIN_GROUP_SPREAD = 0.25  # a reference's own fit needs its cells in this share of the regions (a camera, not an object)
 FIT_TOLERANCE = 0.25  # energy pixels: a group the frame-wide fit leaves a larger median error on gets a fit of its own
 
 
-def motion_magnitude(fields: Sequence[MotionField], height: int, width: int, camera_model: str | None) -> np.ndarray:
+def motion_magnitude(fields: Sequence[MotionField], height: int, width: int, camera_model: str | None,
+                     frame_wide: "FrameWideFit | None" = None) -> np.ndarray:
     """(rows, cols) float32 camera-relative motion per cell (0 where no list has a vector); ``camera_model``
-    None keeps the camera's motion in."""
+    None keeps the camera's motion in; ``frame_wide``: the fields' `FrameWideFit`, when the caller has one."""
     total = np.zeros(fields[0].dx.shape, np.float32)
     count = np.zeros(fields[0].dx.shape, np.int8)
-    frame_wide = _FrameWideFit(fields, height, width)
+    frame_wide = frame_wide or FrameWideFit(fields, height, width)
     for field in fields:
         if camera_model == "affine":
             speed = _affine_relative_speed(field, frame_wide, height, width)
@@ -61,7 +64,7 @@ def _cell_centres(field: MotionField) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(x, (rows, cols)), np.broadcast_to(y[:, None], (rows, cols))
 
 
-class _FrameWideFit:
+class FrameWideFit:
     """The camera's motion per frame of distance, fitted (once, when first asked) to every list's vectors
     divided by their distance."""
 
@@ -85,7 +88,7 @@ class _FrameWideFit:
         return self._camera
 
 
-def _affine_relative_speed(field: MotionField, frame_wide: _FrameWideFit, height: int, width: int) -> np.ndarray:
+def _affine_relative_speed(field: MotionField, frame_wide: FrameWideFit, height: int, width: int) -> np.ndarray:
     """(rows, cols) float32 |vector - camera| / |distance| for the covered cells of ``field``."""
     covered = field.covered & (field.distances() != 0)
     speed = np.zeros(field.dx.shape, np.float32)
@@ -101,9 +104,40 @@ def _affine_relative_speed(field: MotionField, frame_wide: _FrameWideFit, height
         if size < MIN_GROUP_CELLS or size < MIN_GROUP_SHARE * frame_wide.covered_cells:
             continue
         group = distance == d
+        if _spread(x[group], y[group], height, width) < MIN_GROUP_SPREAD:
+            continue
         if np.median(error[group]) > FIT_TOLERANCE:  # the camera moved unevenly: this reference's own fit
             camera = fit_camera_motion(x[group], y[group], dx[group], dy[group], height, width)
             own_dx, own_dy = camera.displacement(x[group], y[group])
             error[group] = np.hypot(dx[group] - own_dx, dy[group] - own_dy)
     speed[covered] = error / np.abs(distance)
     return speed
+
+
+def _spread(x: np.ndarray, y: np.ndarray, height: int, width: int) -> float:
+    """The share of the frame's `SPREAD_GRID` x `SPREAD_GRID` regions holding one of the points (x, y)."""
+    region = (np.minimum(y * SPREAD_GRID // height, SPREAD_GRID - 1) * SPREAD_GRID
+              + np.minimum(x * SPREAD_GRID // width, SPREAD_GRID - 1)).astype(np.intp)
+    return len(np.unique(region)) / SPREAD_GRID ** 2
+
+
+def revealed_cells(fields: Sequence[MotionField], frame_wide: FrameWideFit, height: int, width: int) -> np.ndarray:
+    """(rows, cols) bool: cells showing what the camera brought into view, in none of the references the frame
+    is predicted from: for each list that covers the cell (an uncovered cell: each list in use, at its nearest
+    reference), the camera's motion carries the cell's centre out of the frame."""
+    x, y = _cell_centres(fields[0])
+    velocity_dx, velocity_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
+    in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
+    covered = np.logical_or.reduce([field.covered for field in in_use]) if in_use else None
+    revealed = np.zeros(fields[0].dx.shape, bool)
+    applied = np.zeros(fields[0].dx.shape, bool)
+    for field in in_use:
+        distance = field.distances().astype(np.float32)
+        used = distance[field.covered & (distance != 0)]
+        distance = np.where(field.covered & (distance != 0), distance, used[np.argmin(np.abs(used))])
+        source_x, source_y = x + velocity_dx * distance, y + velocity_dy * distance
+        outside = (source_x < 0) | (source_x >= width) | (source_y < 0) | (source_y >= height)
+        applies = field.covered | ~covered
+        revealed = np.where(applies, np.where(applied, revealed & outside, outside), revealed)
+        applied |= applies
+    return revealed

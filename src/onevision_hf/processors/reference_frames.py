@@ -11,8 +11,9 @@ and the motion of most blocks wrong as soon as anything moves, the camera above 
 the vector's direction whose displaced block matches the current block best (sum of absolute differences
 on an 8 x 8 window at the block's centre, every second pixel). Ties (flat areas, a still scene) go to the
 frame's dominant reference, the one most confidently identified blocks use. Candidates first compete on
-`PROBE_BLOCKS` evenly spread blocks; only the nearest and those that win there confidently compete on all
-blocks.
+`PROBE_BLOCKS` evenly spread blocks; only the nearest and those that win there confidently (once is enough)
+compete on all blocks. Candidates are reference pictures only (`video_selection.frame_motion` leaves out what
+the packets mark as non-reference: nothing is predicted from those).
 
 `ReferenceWindow` keeps the decoded frames a sampled frame may reference while the video streams in display
 order: up to `PAST_WINDOW` earlier frames back to the last keyframe (an IDR picture resets the decoder: no
@@ -27,8 +28,10 @@ import numpy as np
 
 PAST_WINDOW = 16  # H.264's largest decoded picture buffer
 FUTURE_WINDOW = 16  # B-frames between two anchors, at most
-PROBE_BLOCKS = 64  # candidates first compete on about this many blocks, evenly spread
-MIN_WIN_SHARE = 0.05  # a candidate confidently winning fewer probed blocks than this share drops out
+PROBE_BLOCKS = 128  # candidates first compete on about this many blocks, evenly spread
+# a candidate that confidently wins none of the probed blocks drops out (one win keeps it: a reference that only
+# a few percent of the blocks use, e.g. 4 % of a zoomed P-frame's blocks 8 frames back, must still compete)
+MIN_PROBE_WINS = 1
 CONFIDENT_RATIO = 0.7  # best cost at most this share of the second best: a confident identification
 TIE_TOLERANCE = 1.25  # the dominant reference is kept when its cost is within this factor of the best (+1/px)
 _OFFSETS = np.array([-3, -1, 1, 3])  # sample rows / columns around a block's centre
@@ -78,7 +81,7 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
             probed = costs(candidates, probe)
             wins = np.bincount(np.argmin(probed, axis=0)[_confident(probed)], minlength=len(candidates))
             candidates = [d for index, (d, won) in enumerate(zip(candidates, wins))
-                          if index == 0 or won >= max(1, MIN_WIN_SHARE * len(probe))]
+                          if index == 0 or won >= MIN_PROBE_WINS]
         distance[in_list] = _choose(np.asarray(candidates), costs(candidates, np.arange(len(in_list))))
     return distance
 

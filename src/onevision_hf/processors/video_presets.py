@@ -9,7 +9,8 @@
   14-pixel patches, native aspect ratio without padding (at most 448 x 448 pixels), 12.5 % of the dense grid,
   sub-pixel vectors of both lists, a robust affine camera model, normalisation floors that keep near-static
   frames quiet, I-frames measured by block matching against the previous frame, the frame-background budget
-  rule, energy at the resolution the patches need.
+  rule, energy at the resolution the patches need, intra blocks of predicted frames scored by their residual
+  alone, content the camera brought into view ignored.
 """
 
 from ..errors import OneVisionInputError
@@ -38,6 +39,8 @@ VIDEO_PRESETS: dict[str, dict] = {
         "intra_frame_energy": "highpass",
         "frame_background": "keep",
         "energy_resolution": "full",
+        "vectorless_cells": "fused",
+        "revealed_content": "keep",
     },
     "default": {
         "num_frames": 64,
@@ -62,6 +65,8 @@ VIDEO_PRESETS: dict[str, dict] = {
         "intra_frame_energy": "pixel",
         "frame_background": "subtract",
         "energy_resolution": "patch",
+        "vectorless_cells": "residual",
+        "revealed_content": "ignore",
     },
 }
 

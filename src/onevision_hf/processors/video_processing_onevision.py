@@ -32,7 +32,14 @@ from ..errors import OneVisionConfigError, OneVisionInputError
 from ..hub_code import HubCodeMixin
 from ..limits import check_bound
 from ..modeling.packing import cu_seqlens_from_lengths
-from .frame_energy import ENERGY_RESOLUTIONS, FRAME_BACKGROUND_RULES, INTRA_FRAME_POLICIES, EnergyRecipe
+from .frame_energy import (
+    ENERGY_RESOLUTIONS,
+    FRAME_BACKGROUND_RULES,
+    INTRA_FRAME_POLICIES,
+    REVEALED_CONTENT_RULES,
+    VECTORLESS_CELL_RULES,
+    EnergyRecipe,
+)
 from .geometry import ResizeSpec
 from .image_loading import load_image
 from .image_processing_onevision import CHANNELS_FIRST, resize_mode_from_clip_keys
@@ -46,9 +53,10 @@ from .video_selection import SelectionRecipe, VideoSelection, select_frames, sel
 SELECTION_PARAMETERS = tuple(VIDEO_PRESETS["default"])
 ENERGY_PARAMETERS = ("subpixel_vectors", "future_vectors", "camera_compensation", "camera_model", "motion_weight",
                      "normalization_percentile", "motion_floor", "residual_floor", "intra_frame_energy",
-                     "frame_background", "energy_resolution")
+                     "frame_background", "energy_resolution", "vectorless_cells", "revealed_content")
 CHOICE_PARAMETERS = {"intra_frame_energy": INTRA_FRAME_POLICIES, "camera_model": CAMERA_MODELS,
-                     "frame_background": FRAME_BACKGROUND_RULES, "energy_resolution": ENERGY_RESOLUTIONS}
+                     "frame_background": FRAME_BACKGROUND_RULES, "energy_resolution": ENERGY_RESOLUTIONS,
+                     "vectorless_cells": VECTORLESS_CELL_RULES, "revealed_content": REVEALED_CONTENT_RULES}
 NORMALIZATION_PARAMETERS = ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 # transformers' VideosKwargs this processor reads (the rest of its parameters are the selection recipe's)
 STANDARD_PARAMETERS = NORMALIZATION_PARAMETERS + ("do_convert_rgb", "do_sample_frames", "fps", "return_metadata")
@@ -88,6 +96,8 @@ class OneVisionVideoProcessorKwargs(VideosKwargs, total=False):
     intra_frame_energy: str
     frame_background: str
     energy_resolution: str
+    vectorless_cells: str
+    revealed_content: str
     progress: bool
 
 
@@ -125,7 +135,7 @@ class OneVisionVideoProcessor(HubCodeMixin, VideoProcessorMixin):
         motion_source: ``"auto"`` (codec vectors when the codec exports them, else block matching) or ``"pixel"``.
         subpixel_vectors, future_vectors, camera_compensation, camera_model, motion_weight,
         normalization_percentile, motion_floor, residual_floor, intra_frame_energy, frame_background,
-        energy_resolution: the energy recipe (`frame_energy.EnergyRecipe`).
+        energy_resolution, vectorless_cells, revealed_content: the energy recipe (`frame_energy.EnergyRecipe`).
         do_rescale, rescale_factor, do_normalize, image_mean, image_std: pixel normalisation of the packed rows,
             ``(x * rescale_factor - mean) / std`` (CLIP's mean and std by default).
         do_convert_rgb: convert decoded frames to RGB (grayscale, RGBA composited on white); False refuses them.
