@@ -6,9 +6,9 @@ import pytest
 
 from onevision_hf import OneVisionVideoProcessor
 from onevision_hf.processors.codec_energy import MotionField, codec_motion_fields, compensated_residual
-from onevision_hf.processors.frame_energy import is_scene_cut, subtract_background
+from onevision_hf.processors.frame_energy import EnergyRecipe, frame_energy, is_scene_cut, subtract_background
 from onevision_hf.processors.global_motion import fit_camera_motion
-from onevision_hf.processors.motion_energy import motion_magnitude
+from onevision_hf.processors.motion_energy import FrameWideFit, motion_magnitude, revealed_cells
 from onevision_hf.processors.reference_frames import (
     FUTURE_WINDOW,
     PAST_WINDOW,
@@ -88,6 +88,25 @@ def test_each_vector_is_matched_to_the_frame_it_points_into():
     np.testing.assert_array_equal(distances, truth)
 
 
+def test_a_reference_few_blocks_use_still_competes():
+    rng = np.random.default_rng(5)
+    height, width = 128, 192
+    world = _texture(rng, height + 64, width + 64)
+
+    def view(t):
+        return np.ascontiguousarray(world[16:16 + height, 2 * t:2 * t + width])
+
+    current = 20
+    references = ReferenceFrames({d: view(current - d) for d in range(1, 9)})
+    xs, ys = np.meshgrid(np.arange(12, width - 24, 8), np.arange(12, height - 24, 8))  # 8-px blocks
+    far = np.zeros(xs.shape, bool)
+    far[:, 2:4] = True  # 2 of 20 block columns (about 4 % of the blocks, like a zoomed P-frame's) point 8 back
+    distance = np.where(far, 8, 4)
+    vectors = _vectors(xs, ys, 2 * distance, 0, size=8)
+    distances = identify_references(vectors, view(current), references, subpixel=True)
+    np.testing.assert_array_equal(distances, distance.ravel())  # not pruned by the probe
+
+
 def test_ties_in_a_still_scene_go_to_the_dominant_reference():
     rng = np.random.default_rng(2)
     still = _texture(rng, 96, 128)
@@ -116,6 +135,22 @@ def test_predictions_use_each_cells_own_reference():
     assert wrong[:, :32].mean() > 20
 
 
+def test_a_cell_is_predicted_from_the_list_that_stays_inside_the_frame():
+    rng = np.random.default_rng(7)
+    later = _texture(rng, 64, 64)
+    current = later.copy()
+    cell, cells = 4, 16
+    zeros = np.zeros((cells, cells), np.float32)
+    past_dx = zeros.copy()
+    past_dx[:, -1] = 8.0  # the last column's past vector reads 8 px past the right edge (clamped edge pixels)
+    past = MotionField(past_dx, zeros, np.ones((cells, cells), bool), cell)
+    future = MotionField(zeros, zeros, np.ones((cells, cells), bool), cell, np.full((cells, cells), -1, np.int16))
+    earlier = np.roll(later, 5, axis=1)  # whatever the past frame holds, its edge is not this content
+    residual = compensated_residual(current, [past, future], {1: earlier, -1: later})
+    np.testing.assert_array_equal(residual[:, -cell:], 0)  # from the later frame: the vector that stays inside
+    assert residual[:, :-cell].mean() > 10  # elsewhere the first list, the past one, predicts
+
+
 def test_motion_is_measured_relative_to_the_camera_and_per_frame_of_distance():
     height, width, cell = 128, 192, 4
     rows, cols = height // cell, width // cell
@@ -131,6 +166,55 @@ def test_motion_is_measured_relative_to_the_camera_and_per_frame_of_distance():
     assert speed.max() < 1e-3  # the camera's motion is gone on both references
     median = motion_magnitude([field], height, width, "median")  # the released recipe: one median vector
     np.testing.assert_allclose(median[:, 3 * cols // 4:], 4.0)  # the farther reference keeps 2 x (3 - 1) px
+
+
+def test_content_the_camera_brings_into_view_is_told_from_the_rest():
+    height, width, cell = 128, 192, 4
+    rows, cols = height // cell, width // cell
+    y, x = (np.indices((rows, cols)) + 0.5) * cell
+    everywhere = np.ones((rows, cols), bool)
+
+    def revealed(*fields):
+        return revealed_cells(list(fields), FrameWideFit(list(fields), height, width), height, width)
+
+    def field(dx, dy, distance=1, covered=everywhere):
+        return MotionField(np.asarray(dx, np.float32) + np.zeros((rows, cols), np.float32),
+                           np.asarray(dy, np.float32) + np.zeros((rows, cols), np.float32), covered, cell,
+                           np.full((rows, cols), distance, np.int16))
+
+    zoom = 0.05  # 5 % a frame: each point came from 5 % farther out (zooming out) or nearer the centre (in)
+    outward_x, outward_y = (x - width / 2) * zoom, (y - height / 2) * zoom
+    assert not revealed(field(-outward_x, -outward_y)).any()  # zooming in: every point was in view before
+    out = revealed(field(outward_x, outward_y))
+    source_x, source_y = x + outward_x, y + outward_y
+    outside = (source_x < 0) | (source_x >= width) | (source_y < 0) | (source_y >= height)
+    np.testing.assert_array_equal(out, outside)  # zooming out: a ring at the edges is new
+    assert outside.any() and not outside[4:-4, 4:-4].any()
+    pan = revealed(field(6.0, 0.0))  # the content came from 6 px further right: the right edge is new
+    np.testing.assert_array_equal(pan, x + 6.0 >= width)
+    left_half = x < width / 2
+    later = field(-6.0, 0.0, distance=-1, covered=left_half)  # a B-frame's later reference, on the left half
+    assert not revealed(field(6.0, 0.0), field(-6.0, 0.0, distance=-1)).any()  # found in the later frame
+    np.testing.assert_array_equal(revealed(field(6.0, 0.0), later), x + 6.0 >= width)
+    assert not revealed(field(0.0, 0.0)).any()  # a still camera brings nothing into view
+
+
+def test_an_intra_block_of_a_predicted_frame_is_scored_by_its_residual_alone():
+    rng = np.random.default_rng(6)
+    height, width, cell = 96, 128, 4
+    reference = _texture(rng, height, width)
+    current = reference.copy()
+    current[32:64, 32:64] = _texture(rng, 32, 32)  # new content the codec coded as intra blocks
+    covered = np.ones((height // cell, width // cell), bool)
+    covered[8:16, 8:16] = False
+    zeros = np.zeros(covered.shape, np.float32)
+    field = MotionField(zeros, zeros, covered, cell)
+    energy = {rule: frame_energy(current, [field], {1: reference},
+                                 EnergyRecipe(vectorless_cells=rule, frame_background="keep"))
+              for rule in ("fused", "residual")}
+    assert energy["fused"][32:64, 32:64].max() <= 0.5 + 1e-6  # no motion term: half the scale at most
+    assert energy["residual"][32:64, 32:64].mean() > 1.6 * energy["fused"][32:64, 32:64].mean()
+    np.testing.assert_array_equal(energy["residual"][:32], energy["fused"][:32])  # predicted cells unchanged
 
 
 class _Frame:

@@ -42,6 +42,13 @@ class MotionField:
         shape = (math.ceil(height / cell), math.ceil(width / cell))
         return cls(np.zeros(shape, np.float32), np.zeros(shape, np.float32), np.zeros(shape, bool), cell)
 
+    def downscaled(self, factor: int) -> "MotionField":
+        """The same field in the pixels of the frame downsampled by ``factor`` (which divides ``cell``)."""
+        if factor == 1:
+            return self
+        return MotionField(self.dx / np.float32(factor), self.dy / np.float32(factor), self.covered,
+                           self.cell // factor, self.distance)
+
     def distances(self) -> np.ndarray:
         """(rows, cols) int16 reference distance of every cell (1 everywhere without per-cell references)."""
         return np.ones(self.dx.shape, np.int16) if self.distance is None else self.distance

@@ -91,7 +91,7 @@ def _subpixel_offset(costs: np.ndarray, best_y, best_x, rows, cols, axis: int) -
 
 
 def block_matching_field(luma: np.ndarray, previous: np.ndarray) -> MotionField:
-    """Motion field of ``luma`` against ``previous`` (both (H, W)), sub-pixel, in the pixels of the lumas given."""
+    """Motion field of ``luma`` against ``previous`` (both (H, W)), in full-resolution pixels, sub-pixel."""
     height, width = luma.shape
     factor = max(1, round(max(height, width) / WORKING_SIZE))
     cell = BLOCK * factor

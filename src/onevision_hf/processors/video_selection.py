@@ -361,9 +361,10 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
     Codec mode: a predicted frame's exported vectors, each against the nearby decoded frame it points into
     (`identify_references`, at full resolution); an I-frame has none and is measured by block matching against
     the previous frame only under the ``"pixel"`` intra policy. Pixel mode: block matching against the previous
-    frame, always (on the lumas at the energy's resolution: the matcher builds its own pyramid above it and
-    ends with a sub-pixel step there). The first frame of a video has no previous frame: ``[]`` under block
-    matching.
+    frame, always (on the full-resolution lumas: the matcher builds its own pyramid, down to sub-pixel steps;
+    run at the energy's resolution instead, its sub-pixel step is too coarse to follow a slow pan, measured:
+    recall 0.40 instead of 1.00 on the diagonal pan through HEVC). The first frame of a video has no previous
+    frame: ``[]`` under block matching.
     """
     def downsampled(luma: np.ndarray) -> np.ndarray:
         return downsampled_luma(luma, downscale)
@@ -386,7 +387,7 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
         return FrameMotion(luma, [], references, downscale)
     if not measure_pixels:
         return FrameMotion(luma, None, references, downscale)
-    field = block_matching_field(luma, references[1])  # at the energy's resolution, its own pyramid above it
+    field = block_matching_field(frame.luma(), previous.luma()).downscaled(downscale)  # its own pyramid
     return FrameMotion(luma, [field], references, downscale)
 
 
