@@ -69,13 +69,17 @@ class DecodePlan:
         return segment.end_index - segment.first_index - skipped
 
 
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def decode_segment_count() -> int:
     """Decoders worth running here: the cores this process may use, at most `MAX_SEGMENTS`."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_SEGMENTS))
+    return min(available_cores(), MAX_SEGMENTS)
 
 
 def plannable(video, codec: str) -> bool:

@@ -7,9 +7,9 @@ one global top-K picks the patches and only their pixels are computed, as uint8 
 placed frame would hold them (`patch_pixels`; normalisation is the processor's last step, so a dataset
 precompute can store selections as they are). The same recipe on the same input gives the same selection.
 
-Scoring a sampled frame (its references, motion fields, energy and patch scores) runs on `SCORING_THREADS`
-worker threads while the main thread decodes on: PyAV, swscale, numpy and Pillow release the GIL, so the
-decoder and the scoring share the cores, and once the decode is done both score. Scores are collected in
+Scoring a sampled frame (its references, motion fields, energy and patch scores) runs on worker threads (the
+cores the decoders leave, at least one: `MAX_SCORING_THREADS`) while the decoders go on: PyAV, swscale, numpy
+and Pillow release the GIL, so the decoding and the scoring share the cores. Scores are collected in
 sampling order (the result does not depend on timing), and at most `MAX_FRAMES_IN_FLIGHT` sampled frames are
 being scored at a time, so memory stays bounded.
 """
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..errors import OneVisionInputError, OneVisionVideoError
 from .codec_energy import CODEC_CELL, MotionField, codec_motion_fields
-from .decode_segments import decode_segment_count, iter_segment, plan_decode, plannable
+from .decode_segments import available_cores, decode_segment_count, iter_segment, plan_decode, plannable
 from .frame_energy import EnergyRecipe, downsampled_luma, energy_downscale, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
 from .patch_pixels import place_patches
@@ -56,7 +56,10 @@ METHOD_CODEC = "codec-mv"
 METHOD_PIXEL = "pixel-block-matching"
 MOTION_SOURCES = ("auto", "pixel")
 MAX_FRAMES_IN_FLIGHT = 4  # sampled frames being scored at a time
-SCORING_THREADS = 2  # workers scoring sampled frames (numpy and Pillow release the GIL)
+# workers scoring sampled frames (numpy and Pillow release the GIL): the cores the decoders leave, at least one,
+# at most this many. More threads than cores cost and do not help: they take turns at the GIL (on 2 cores with
+# one decoder, a second worker made the bundled clip's selection slower and its CPU time higher)
+MAX_SCORING_THREADS = 4
 DEFERRED_FRAME_BYTES = 256 * 2**20  # decoded planes kept for `_finish` (64 yuv420 frames of 1080p: 199 MB)
 PATCH_CUT_THREADS = 2  # `_finish` converts and resamples frames in parallel (Pillow and swscale release the GIL)
 # numpy's BLAS (OpenBLAS) runs one thread per call: the matrices here are small, and OpenBLAS's idle threads spin
@@ -286,7 +289,8 @@ def _score_stream(segments: Sequence[Iterator[DecodedFrame | ArrayFrame]], wante
     scored = _ScoredFrames(recipe, len(wanted))
     bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
     stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="onevision-score") as workers, \
+    scorers = max(1, min(MAX_SCORING_THREADS, available_cores() - len(segments)))
+    with ThreadPoolExecutor(max_workers=scorers, thread_name_prefix="onevision-score") as workers, \
             ThreadPoolExecutor(max_workers=max(1, len(segments) - 1), thread_name_prefix="onevision-decode") as walkers:
         walk = functools.partial(_score_segment, wanted=wanted, recipe=recipe, use_codec=use_codec, scored=scored,
                                  workers=workers, bar=bar, stop=stop, first=False)
