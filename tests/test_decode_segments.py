@@ -10,7 +10,7 @@ import pytest
 import onevision_hf.processors.decode_segments as decode_segments
 import onevision_hf.processors.video_selection as video_selection
 from onevision_hf import OneVisionVideoProcessor
-from onevision_hf.processors.decode_segments import DecodeSegment, iter_segment, plan_decode, plannable
+from onevision_hf.processors.decode_segments import DecodeSegment, iter_segment, plannable
 from onevision_hf.processors.video_decoding import SegmentMismatch, iter_frames, sample_frame_indices
 from onevision_hf.synthetic_video import CameraMotion, render_scene, write_video
 
@@ -37,15 +37,26 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def segments_whatever_the_size(monkeypatch):
-    """These clips are tiny: let them be cut as a large video would be."""
-    monkeypatch.setattr(decode_segments, "MIN_PIXELS_PER_SAMPLE", 0)
+    """These clips are tiny: let them be cut as a large video would be (scoring estimated free)."""
+    monkeypatch.setattr(decode_segments, "SCORING_NS_PER_FRAME", 0.0)
+    monkeypatch.setattr(decode_segments, "SCORING_NS_PER_ENERGY_PIXEL", 0.0)
 
 
-def test_small_frames_are_not_worth_a_second_decoder(clips, monkeypatch):
+def _energy_pixels(height, width):
+    return height * width // 4
+
+
+def plan_decode(video, wanted, count, frame_count):
+    return decode_segments.plan_decode(video, wanted, count, frame_count, _energy_pixels)
+
+
+def test_a_second_decoder_runs_only_where_decoding_bounds_the_pass(clips, monkeypatch):
     monkeypatch.undo()
     wanted = sample_frame_indices(FRAMES, 16)
     plan = plan_decode(clips["closed, 2 B-frames"], wanted, 3, FRAMES)  # 96 x 160: 0.1 M pixels per sample
     assert plan.segments == [DecodeSegment(0, FRAMES)] and plan.skipped  # one decoder, still skipping
+    monkeypatch.setattr(decode_segments, "DECODE_NS_PER_PIXEL", 1e4)  # a decoder 4000 times slower
+    assert len(plan_decode(clips["closed, 2 B-frames"], wanted, 3, FRAMES).segments) == 2
 
 
 def _frame_digest(frames):
@@ -112,7 +123,8 @@ def test_selection_is_the_same_by_plan(clips, monkeypatch, preset):
     whole = processor.select(path)
     monkeypatch.setattr(video_selection, "decode_segment_count", lambda: 3)
     plans = []
-    monkeypatch.setattr(video_selection, "plan_decode", lambda *args: plans.append(plan_decode(*args)) or plans[-1])
+    monkeypatch.setattr(video_selection, "plan_decode",
+                        lambda *args: plans.append(decode_segments.plan_decode(*args)) or plans[-1])
     planned = processor.select(path)
     assert len(plans[0].segments) == 2 and plans[0].skipped
     np.testing.assert_array_equal(planned.positions, whole.positions)

@@ -17,7 +17,7 @@
   is never a sampled frame (a sampled intra frame is compared with the frame before it). Cut points are the
   clean IDR pictures nearest to equal shares of the frames, as many segments as cores (`decode_segment_count`)
   while each keeps `MIN_SEGMENT_FRAMES` frames and a sampled frame, and only where decoding bounds the pass
-  (`MIN_PIXELS_PER_SAMPLE`).
+  (`DECODE_NS_PER_PIXEL` against the scoring's estimate).
 
 A frame's display index is its packet's rank by timestamp. Sources that cannot be opened twice (file objects,
 playlists), other codecs, and files whose packets cannot be indexed (missing or repeated timestamps, a count
@@ -26,7 +26,7 @@ other packets or frames than planned raises `SegmentMismatch`, and the selection
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,11 +36,15 @@ from .video_decoding import DecodedFrame, LocalPlaylist, SegmentMismatch, decode
 
 MAX_SEGMENTS = 4  # decoders at most, whatever the cores
 MIN_SEGMENT_FRAMES = 48  # shorter segments are not worth a second decoder
-# A second decoder pays only where decoding, not scoring, bounds the pass: when the pixels decoded per sampled
-# frame cost more than scoring it (about 10 ms a frame, as much as decoding 3-4 M pixels of H.264 at 2.5-3 ns
-# a pixel on one core, measured on the bundled phone clip and a generated 720p clip). Below that (the bundled
-# 360 x 640 clip: 1 M pixels per sampled frame), more decoders only compete with the scoring for the cores.
-MIN_PIXELS_PER_SAMPLE = 3_000_000
+# A second decoder pays only where decoding, not scoring, bounds the pass: where decoding the frames that fall to
+# one sampled frame costs more than scoring it. The estimates, measured on one core (the bundled phone clip and
+# generated 720p clips): H.264 decodes at 2.5-3 ns a pixel; scoring a sampled frame costs about 6 ms plus
+# 30 ns per pixel of its energy map (the default preset's 180 x 320 map: 8 ms; `reference`'s full-resolution
+# 720p map: 34 ms). Below that balance (the bundled 360 x 640 clip: 3 ms of decoding per sampled frame), more
+# decoders only compete with the scoring for the cores.
+DECODE_NS_PER_PIXEL = 2.7
+SCORING_NS_PER_FRAME = 6e6
+SCORING_NS_PER_ENERGY_PIXEL = 30.0
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,16 @@ def plannable(video, codec: str) -> bool:
     return codec == "h264" and reopenable
 
 
-def plan_decode(video, wanted: np.ndarray, count: int, frame_count: int) -> DecodePlan | None:
+def plan_decode(video, wanted: np.ndarray, count: int, frame_count: int,
+                energy_pixels: Callable[[int, int], int]) -> DecodePlan | None:
     """The `DecodePlan` for reading the sampled frames ``wanted`` (sorted display indices) with at most
-    ``count`` segments; None when the packets cannot be indexed (missing or repeated timestamps, or another
-    count than the header's ``frame_count``): then the video is decoded whole, every frame."""
+    ``count`` segments; ``energy_pixels(height, width)``: the size of a sampled frame's energy map (what scoring
+    it costs). None when the packets cannot be indexed (missing or repeated timestamps, or another count than
+    the header's ``frame_count``): then the video is decoded whole, every frame."""
     with open_container(video) as container:
         stream = container.streams.video[0]
         length_size = avcc_length_size(stream.codec_context.extradata)
-        frame_pixels = stream.codec_context.width * stream.codec_context.height
+        height, width = stream.codec_context.height, stream.codec_context.width
         packets = []  # (pts, PictureKind) in decode order
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -117,7 +123,8 @@ def plan_decode(video, wanted: np.ndarray, count: int, frame_count: int) -> Deco
     clean = [int(display_index[i]) for i, (_, kind) in enumerate(packets)
              if kind.is_idr and i > 0 and earlier_max[i] < pts[i] < later_min[i]]
     stamp_at = {index: stamp for stamp, index in index_of.items()}
-    if (len(pts) - len(skipped)) * frame_pixels < MIN_PIXELS_PER_SAMPLE * len(wanted):
+    decoding = DECODE_NS_PER_PIXEL * (len(pts) - len(skipped)) * height * width / len(wanted)  # per sampled frame
+    if decoding < SCORING_NS_PER_FRAME + SCORING_NS_PER_ENERGY_PIXEL * energy_pixels(height, width):
         count = 1
     for pieces in range(max(count, 1), 0, -1):  # as many segments as the cut points allow
         bounds = _cut_bounds(clean, len(pts), wanted, pieces)

@@ -475,6 +475,14 @@ def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_fr
     return _finish(scored, wanted, recipe, method, fallback_reason, frame_count, keep_frames, info.fps)
 
 
+def _energy_pixels(recipe: SelectionRecipe, height: int, width: int) -> int:
+    """Pixels of a (height, width) frame's energy map under ``recipe`` (as `_ScoredFrames.plan` sizes it)."""
+    geometry = plan_video_geometry(height, width, recipe.resize, recipe.patch_size, recipe.selection_unit,
+                                   recipe.min_pixels, recipe.max_pixels)
+    factor = energy_downscale(recipe.energy, height, geometry.scaled_size[0], recipe.patch_size)
+    return -(-height // factor) * -(-width // factor)
+
+
 def _decode_and_score(video, info: VideoStreamInfo, wanted: np.ndarray, recipe: SelectionRecipe, use_codec: bool,
                       progress: bool, planned: bool) -> tuple[_ScoredFrames, int]:
     """`_score_stream` over the decoded video: by a `DecodePlan` (only the pictures the selection reads, in
@@ -482,7 +490,8 @@ def _decode_and_score(video, info: VideoStreamInfo, wanted: np.ndarray, recipe: 
     it, else every frame in one decode."""
     plan = None
     if planned and plannable(video, info.codec):
-        plan = plan_decode(video, wanted, decode_segment_count(), info.frame_count)
+        plan = plan_decode(video, wanted, decode_segment_count(), info.frame_count,
+                           functools.partial(_energy_pixels, recipe))
     if plan is not None:
         try:
             return _score_stream([iter_segment(video, plan, segment, use_codec) for segment in plan.segments],
