@@ -2,9 +2,10 @@
 
     python assets/tiny-llm/build_tokenizer.py
 
-The tokenizer exists for tests and examples only: a byte-level BPE of at most 1024 tokens (any text encodes) trained on the
-sentences below, with the ChatML turn markers of Qwen chat models and the ``<image>`` / ``<video>`` placeholders
-as special tokens, and a ChatML chat template whose message content may be a string or a list of
+The tokenizer exists for tests and examples only: a byte-level BPE of at most 1024 tokens (any text encodes)
+trained on the sentences below, with the ChatML turn markers of Qwen chat models and the ``<image>`` /
+``<video>`` placeholders as special tokens, and a ChatML chat template whose message content may be a string
+or a list of
 ``{"type": "image"}`` / ``{"type": "video"}`` / ``{"type": "text", "text": ...}`` parts.
 """
 

@@ -37,11 +37,11 @@ from .video_decoding import DecodedFrame, LocalPlaylist, SegmentMismatch, decode
 MAX_SEGMENTS = 4  # decoders at most, whatever the cores
 MIN_SEGMENT_FRAMES = 48  # shorter segments are not worth a second decoder
 # A second decoder pays only where decoding, not scoring, bounds the pass: where decoding the frames that fall to
-# one sampled frame costs more than scoring it. The estimates, measured on one core (the bundled phone clip and
-# generated 720p clips): H.264 decodes at 2.5-3 ns a pixel; scoring a sampled frame costs about 6 ms plus
-# 30 ns per pixel of its energy map (the default preset's 180 x 320 map: 8 ms; `reference`'s full-resolution
-# 720p map: 34 ms). Below that balance (the bundled 360 x 640 clip: 3 ms of decoding per sampled frame), more
-# decoders only compete with the scoring for the cores.
+# one sampled frame costs more than scoring it. The estimates, from per-function timings of selections on one
+# core (the bundled phone clip and generated 720p clips): H.264 decodes at 2.5-3 ns a pixel; scoring a sampled
+# frame costs about 6 ms plus 30 ns per pixel of its energy map (the default preset's 180 x 320 map: 8 ms;
+# `reference`'s full-resolution 720p map: 34 ms). Below that balance (the bundled 360 x 640 clip: 3 ms of
+# decoding per sampled frame), more decoders only compete with the scoring for the cores.
 DECODE_NS_PER_PIXEL = 2.7
 SCORING_NS_PER_FRAME = 6e6
 SCORING_NS_PER_ENERGY_PIXEL = 30.0

@@ -63,8 +63,7 @@ MAX_SCORING_THREADS = 4
 DEFERRED_FRAME_BYTES = 256 * 2**20  # decoded planes kept for `_finish` (64 yuv420 frames of 1080p: 199 MB)
 PATCH_CUT_THREADS = 2  # `_finish` converts and resamples frames in parallel (Pillow and swscale release the GIL)
 # numpy's BLAS (OpenBLAS) runs one thread per call: the matrices here are small, and OpenBLAS's idle threads spin
-# on the cores the decoder and the scoring threads need (measured on the bundled clip, 2 cores: 1.00 s -> 0.69 s
-# wall, 1.90 -> 1.08 CPU s per selection)
+# on the cores the decoder and the scoring threads need (`benchmarks/README.md`, "Final code")
 BLAS_THREADS = 1
 
 
