@@ -29,6 +29,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import av
 import numpy as np
 
 from .h264_packets import avcc_length_size, picture_kind
@@ -105,12 +106,15 @@ def plan_decode(video, wanted: np.ndarray, count: int, frame_count: int,
         length_size = avcc_length_size(stream.codec_context.extradata)
         height, width = stream.codec_context.height, stream.codec_context.width
         packets = []  # (pts, PictureKind) in decode order
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue
-            if packet.pts is None:
-                return None
-            packets.append((packet.pts, picture_kind(bytes(packet), length_size)))
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                if packet.pts is None:
+                    return None
+                packets.append((packet.pts, picture_kind(bytes(packet), length_size)))
+        except av.FFmpegError:
+            return None  # a damaged file: the whole decode says what is wrong with it
     pts = np.array([stamp for stamp, _ in packets], dtype=np.int64)
     if len(packets) != frame_count or len(np.unique(pts)) != len(pts):
         return None

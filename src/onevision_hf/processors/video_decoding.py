@@ -361,7 +361,10 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
         length_size = avcc_length_size(stream.codec_context.extradata)
         non_reference: set[int] = set()
         if start_pts is not None:
-            container.seek(start_pts, stream=stream, backward=True)
+            try:
+                container.seek(start_pts, stream=stream, backward=True)
+            except av.FFmpegError as error:
+                raise SegmentMismatch(f"seeking to timestamp {start_pts} failed ({error})") from error
         first, decoded = start_pts is not None, 0
         try:
             for packet in container.demux(stream):
