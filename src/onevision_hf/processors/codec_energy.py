@@ -180,47 +180,52 @@ def compensated_prediction(reference: np.ndarray, field: MotionField) -> np.ndar
     count = rows * cols
     shifts = CellShifts(np.arange(count), field.dx.reshape(-1), field.dy.reshape(-1), np.zeros(count, np.intp),
                         cols, field.cell)
-    cells = _cell_prediction([reference], shifts)  # (n, cell, cell)
-    grid = cells.reshape(rows, cols, field.cell, field.cell).transpose(0, 2, 1, 3)
-    return _frame_view(np.ascontiguousarray(grid), *reference.shape)
+    return _frame_prediction([reference], shifts, rows)[:reference.shape[0], :reference.shape[1]]
 
 
-def _frame_view(cells: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(rows, cell, cols, cell) values on the cell grid -> (H, W) view of the frame's pixels (overhang cut off)."""
-    rows, cell, cols, _ = cells.shape
-    return cells.reshape(rows * cell, cols * cell)[:height, :width]
-
-
-def _cell_prediction(references: Sequence[np.ndarray], shifts: CellShifts) -> np.ndarray:
-    """(n, cell, cell) float32 `compensated_prediction` of the listed cells (cells may overhang), each from its
-    own plane of ``references`` (equal (H, W) lumas).
+def _frame_prediction(references: Sequence[np.ndarray], shifts: CellShifts, rows: int) -> np.ndarray:
+    """(rows * cell, cols * cell) float32 `compensated_prediction` of the cell grid, each listed cell from its own
+    plane of ``references`` (equal (H, W) lumas); unlisted cells hold the unshifted first plane (the caller
+    overwrites them).
 
     All pixels of a cell share its displacement, so its whole-pixel shift and bilinear weights are per cell:
-    pixel (i, j) of a cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on, so a cell reads
-    (cell + 1)^2 taps (cell^2 without fractions), gathered at once from the references stacked, each tap's row
-    and column clamped to the frame (what edge padding reads); then the horizontal and the vertical
-    interpolation, as ``near * (1 - frac) + far * frac`` in float32.
+    pixel (i, j) of a cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on (one tap without
+    fractions), gathered at once in the frame's layout from the references stacked, each tap's row and column
+    clamped to the frame (what edge padding reads); then the horizontal and the vertical interpolation, as
+    ``near * (1 - frac) + far * frac`` in float32.
     """
     height, width = references[0].shape
-    cell = shifts.cell
+    cell, cols = shifts.cell, shifts.cols
     flat = np.stack(references).reshape(-1)  # (R * H * W) in the references' dtype; taps become float32 once read
-    shift_x, shift_y = np.floor(shifts.dx), np.floor(shifts.dy)  # whole-pixel part
-    frac_x, frac_y = shifts.dx - shift_x, shifts.dy - shift_y
-    row, col = np.divmod(shifts.cells, shifts.cols)
-    top, left = row * cell + shift_y.astype(np.intp), col * cell + shift_x.astype(np.intp)
-    tap_rows = np.arange(cell + 1 if frac_y.any() else cell)
-    tap_cols = np.arange(cell + 1 if frac_x.any() else cell)
-    row_starts = np.clip(top[:, None] + tap_rows, 0, height - 1) * width + (shifts.plane * (height * width))[:, None]
-    columns = np.clip(left[:, None] + tap_cols, 0, width - 1)
-    # indices are in range by construction: mode "clip" only skips numpy's bounds check
-    taps = np.take(flat, row_starts[:, :, None] + columns[:, None, :], mode="clip").astype(np.float32)
-    if len(tap_cols) > cell:
-        weight = frac_x[:, None, None]
-        taps = taps[:, :, :-1] * (1 - weight) + taps[:, :, 1:] * weight
-    if len(tap_rows) > cell:
-        weight = frac_y[:, None, None]
-        taps = taps[:, :-1] * (1 - weight) + taps[:, 1:] * weight
-    return taps
+    dx, dy = np.zeros(rows * cols, np.float32), np.zeros(rows * cols, np.float32)
+    plane = np.zeros(rows * cols, np.intp)
+    dx[shifts.cells], dy[shifts.cells], plane[shifts.cells] = shifts.dx, shifts.dy, shifts.plane
+    shift_x, shift_y = np.floor(dx), np.floor(dy)  # whole-pixel part
+    frac_x = (dx - shift_x).reshape(rows, 1, cols, 1)
+    frac_y = (dy - shift_y).reshape(rows, 1, cols, 1)
+    span = np.arange(cell)
+    top = (np.arange(rows)[:, None] * cell + shift_y.reshape(rows, cols).astype(np.intp))  # (rows, cols)
+    left = (np.arange(cols)[None, :] * cell + shift_x.reshape(rows, cols).astype(np.intp))
+    first_rows = (top[:, None, :] + span[None, :, None])[..., None]  # (rows, cell, cols, 1)
+    first_cols = (left[:, :, None] + span)[:, None]  # (rows, 1, cols, cell)
+    planes = (plane.reshape(rows, cols) * (height * width))[:, None, :, None]
+
+    def taps(down: int, right: int) -> np.ndarray:
+        index = (planes + np.clip(first_rows + down, 0, height - 1) * width
+                 + np.clip(first_cols + right, 0, width - 1))
+        # indices are in range by construction: mode "clip" only skips numpy's bounds check
+        return np.take(flat, index, mode="clip").astype(np.float32)
+
+    fractional_x, fractional_y = bool(frac_x.any()), bool(frac_y.any())
+
+    def tap_row(down: int) -> np.ndarray:
+        near = taps(down, 0)
+        return near * (1 - frac_x) + taps(down, 1) * frac_x if fractional_x else near
+
+    prediction = tap_row(0)
+    if fractional_y:
+        prediction = prediction * (1 - frac_y) + tap_row(1) * frac_y
+    return prediction.reshape(rows * cell, cols * cell)
 
 
 def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
@@ -230,7 +235,7 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     both: each is a good prediction on its own, and it halves the work); cells no list predicts get high-pass
     energy.
 
-    Works cell-major, (cells, cell, cell): every predicted cell, whatever its reference, in one gather."""
+    Works in the frame's layout: every predicted cell, whatever its reference, in one gather per tap."""
     height, width = luma.shape
     used = set()
     for field in fields:
@@ -243,16 +248,13 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     rows = fields[0].dx.shape[0]
     planes = [references[d] for d in sorted(references)]
     padded = np.pad(luma, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
-    residual = padded.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(-1, cell, cell)
-    residual = residual.astype(np.float32)
-    residual[shifts.cells] -= _cell_prediction(planes, shifts)
-    np.abs(residual, out=residual)
+    residual = np.abs(padded.astype(np.float32) - _frame_prediction(planes, shifts, rows))
     intra = np.setdiff1d(np.arange(rows * cols), shifts.cells, assume_unique=True)
     if len(intra):
         intra_y, intra_x = np.divmod(intra, cols)
-        residual[intra] = _cell_highpass(luma, intra_y, intra_x, cell).transpose(2, 0, 1)
-    frame = residual.reshape(rows, cols, cell, cell).transpose(0, 2, 1, 3).reshape(rows * cell, cols * cell)
-    return np.ascontiguousarray(frame[:height, :width])
+        cells = residual.reshape(rows, cell, cols, cell)  # a view: (cell row, pixel row, cell column, pixel column)
+        cells[intra_y, :, intra_x, :] = _cell_highpass(luma, intra_y, intra_x, cell).transpose(2, 0, 1)
+    return np.ascontiguousarray(residual[:height, :width])
 
 
 def _first_list_shifts(fields: Sequence[MotionField], references: Mapping[int, np.ndarray]) -> CellShifts | None:
