@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from onevision_hf import OneVisionInputError, OneVisionVideoProcessor
-from onevision_hf.processors.patch_selection import resolve_budget, select_patches, temporal_positions
+from onevision_hf.processors.geometry import FrameGeometry, apply_geometry, plan_geometry
+from onevision_hf.processors.patch_selection import patch_scores, resolve_budget, select_patches, temporal_positions
 from onevision_hf.synthetic_video import moving_patches, moving_recall, render_scene, write_video
 
 from paths import ASSETS, MEDIA
@@ -149,3 +150,21 @@ def test_scoring_on_the_worker_is_independent_of_timing_and_passes_its_errors_on
             processor.select(BEACH)
         # the decode stopped soon after: at most the frames already queued ran, in each segment
         assert len(scored) <= decoders * (5 + 4)
+
+
+@pytest.mark.parametrize("size, resize, patch, factor", [
+    ((360, 640), "native", 14, 2), ((720, 1280), "native", 14, 4), ((360, 640), "square-pad:448", 14, 2),
+    ((360, 640), "shorter-crop:336", 14, 1), ((144, 176), "native", 16, 1), ((1080, 1920), "square-pad:384", 16, 4),
+    ((500, 333), "native", 14, 3)])
+def test_patch_scores_are_the_placed_energy_summed_per_patch(size, resize, patch, factor):
+    geometry = plan_geometry(*size, resize, patch)
+    energy_size = (-(-size[0] // factor), -(-size[1] // factor))
+    geometry = FrameGeometry(energy_size, geometry.scaled_size, geometry.offset, geometry.canvas_size, patch)
+    energy = np.random.default_rng(sum(size)).random(energy_size, dtype=np.float32)
+    energy[energy < 0.5] = 0  # exact zeros stay exact zeros: ties in the top-K are kept
+    placed = apply_geometry(energy, geometry, resample="bilinear")  # Pillow's resize onto the canvas
+    grid_h, grid_w = geometry.grid_size
+    expected = placed.reshape(grid_h, patch, grid_w, patch).sum(axis=(1, 3), dtype=np.float64)
+    scores = patch_scores(energy, geometry)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
+    assert ((scores == 0) == (expected == 0)).all()
