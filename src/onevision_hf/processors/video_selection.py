@@ -217,11 +217,7 @@ class _ScoredFrames:
         if self.planned.is_set():
             return
         height, width = _upright_size(frame.luma().shape, frame.rotation())
-        recipe = self.recipe
-        self.geometry = plan_video_geometry(height, width, recipe.resize, recipe.patch_size, recipe.selection_unit,
-                                            recipe.min_pixels, recipe.max_pixels)
-        self.downscale = energy_downscale(recipe.energy, height, self.geometry.scaled_size[0], recipe.patch_size)
-        self.energy_size = (-(-height // self.downscale), -(-width // self.downscale))
+        self.geometry, self.downscale, self.energy_size = _energy_plan(self.recipe, height, width)
         self.planned.set()
 
     def energy_scores(self, frame: DecodedFrame | ArrayFrame, motion: FrameMotion) -> np.ndarray:
@@ -474,12 +470,18 @@ def select_video(video, recipe: SelectionRecipe, progress: bool = False, keep_fr
     return _finish(scored, wanted, recipe, method, fallback_reason, frame_count, keep_frames, info.fps)
 
 
-def _energy_pixels(recipe: SelectionRecipe, height: int, width: int) -> int:
-    """Pixels of a (height, width) frame's energy map under ``recipe`` (as `_ScoredFrames.plan` sizes it)."""
+def _energy_plan(recipe: SelectionRecipe, height: int, width: int) -> tuple[FrameGeometry, int, tuple[int, int]]:
+    """A (height, width) frame's canvas geometry, its energy's luma downsampling and the energy map's size."""
     geometry = plan_video_geometry(height, width, recipe.resize, recipe.patch_size, recipe.selection_unit,
                                    recipe.min_pixels, recipe.max_pixels)
-    factor = energy_downscale(recipe.energy, height, geometry.scaled_size[0], recipe.patch_size)
-    return -(-height // factor) * -(-width // factor)
+    downscale = energy_downscale(recipe.energy, height, geometry.scaled_size[0], recipe.patch_size)
+    return geometry, downscale, (-(-height // downscale), -(-width // downscale))
+
+
+def _energy_pixels(recipe: SelectionRecipe, height: int, width: int) -> int:
+    """Pixels of a (height, width) frame's energy map under ``recipe``: what scoring it costs."""
+    rows, cols = _energy_plan(recipe, height, width)[2]
+    return rows * cols
 
 
 def _decode_and_score(video, info: VideoStreamInfo, wanted: np.ndarray, recipe: SelectionRecipe, use_codec: bool,
