@@ -8,11 +8,10 @@ Two camera models (`CAMERA_MODELS`):
   shake) fitted to the cells pointing into each reference frame separately (the camera moves differently
   over 1 and over 6 frames of a shaking hand) when the frame-wide fit of all vectors as velocities (per
   frame of distance), scaled to that reference, leaves its median cell more than `FIT_TOLERANCE` off and
-  the reference holds at least `MIN_GROUP_SHARE` of the frame's vectors (a large group is mostly
-  background; a small one may be mostly the moving object, whose own fit would cancel it); else the
-  frame-wide fit. A cell
-  scores the length of its vector minus the camera's, divided by its reference distance: pixels per frame,
-  comparable between references, lists and frames.
+  the reference's cells are enough (`MIN_GROUP_CELLS`) and spread over the frame (`MIN_GROUP_SPREAD` of its
+  regions: a camera; a compact group may be mostly the moving object, whose own fit would cancel it); else
+  the frame-wide fit. A cell scores the length of its vector minus the camera's, divided by its reference
+  distance: pixels per frame, comparable between references, lists and frames.
 
 Cells covered by both lists score the mean of the two.
 """
@@ -26,7 +25,6 @@ from .global_motion import AffineCamera, fit_camera_motion
 
 CAMERA_MODELS = ("median", "affine")
 MIN_GROUP_CELLS = 64  # cells (of 4 x 4 pixels) a reference needs for a fit of its own
-MIN_GROUP_SHARE = 0.0  # and this share of the frame's covered cells
 SPREAD_GRID = 4  # the frame split into SPREAD_GRID x SPREAD_GRID regions
 MIN_GROUP_SPREAD = 0.25  # a reference's own fit needs its cells in this share of the regions (a camera, not an object)
 FIT_TOLERANCE = 0.25  # energy pixels: a group the frame-wide fit leaves a larger median error on gets a fit of its own
@@ -70,7 +68,6 @@ class FrameWideFit:
 
     def __init__(self, fields: Sequence[MotionField], height: int, width: int):
         self.fields, self.height, self.width = fields, height, width
-        self.covered_cells = sum(np.count_nonzero(field.covered) for field in fields)
         self._camera: AffineCamera | None = None
 
     def velocity(self) -> AffineCamera:
@@ -101,7 +98,7 @@ def _affine_relative_speed(field: MotionField, frame_wide: FrameWideFit, height:
     error = np.hypot(dx - camera_dx * distance, dy - camera_dy * distance)
     groups, sizes = np.unique(distance, return_counts=True)
     for d, size in zip(groups, sizes):
-        if size < MIN_GROUP_CELLS or size < MIN_GROUP_SHARE * frame_wide.covered_cells:
+        if size < MIN_GROUP_CELLS:
             continue
         group = distance == d
         if _spread(x[group], y[group], height, width) < MIN_GROUP_SPREAD:

@@ -359,6 +359,7 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
         # default) keeps them reproducible, so frame threads are only used when no vectors are read
         stream.thread_type = "SLICE" if export_motion_vectors else "AUTO"
         length_size = avcc_length_size(stream.codec_context.extradata)
+        read_kinds = stream.codec_context.name == "h264"  # the NAL headers say which pictures are references
         non_reference: set[int] = set()
         if start_pts is not None:
             try:
@@ -375,7 +376,7 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
                     packet = None  # the next segment's IDR picture: flush the decoder instead
                 elif packet.size and packet.pts in skipped:
                     continue
-                elif packet.size and stream.codec_context.name == "h264":
+                elif packet.size and read_kinds:
                     if not picture_kind(bytes(packet), length_size).is_reference:
                         non_reference.add(packet.pts)
                 for frame in stream.codec_context.decode(packet):
