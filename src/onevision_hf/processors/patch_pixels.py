@@ -88,10 +88,16 @@ class PixelIndex:
     def transposed(self) -> "PixelIndex":
         return PixelIndex(self.pixels, self.origin, self.col_step, self.row_step, self.shape[::-1])
 
-    def take(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Pixels at broadcast ``rows`` x ``cols`` index arrays: (*broadcast shape, 3) uint8."""
-        starts = self.origin + rows * self.row_step + cols * self.col_step
-        return np.take(self.pixels, starts[..., None] + np.arange(3))
+    def windows(self, top: np.ndarray, left: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """(n, 3, size[0], size[1]) uint8 copies of the (rows, columns) ``size`` windows whose first pixels are
+        (n,) ``top`` x ``left``; a window reaching past the far edges repeats the edge pixels there."""
+        height, width = self.shape
+        image = np.lib.stride_tricks.as_strided(self.pixels[self.origin:], shape=(height, width, 3),
+                                                strides=(self.row_step, self.col_step, 1), writeable=False)
+        past_bottom, past_right = int(top.max()) + size[0] - height, int(left.max()) + size[1] - width
+        if past_bottom > 0 or past_right > 0:
+            image = np.pad(image, ((0, max(past_bottom, 0)), (0, max(past_right, 0)), (0, 0)), mode="edge")
+        return np.lib.stride_tricks.sliding_window_view(image, size, axis=(0, 1))[top, left]
 
 
 def _window_matrices(coefficients: Coefficients, outputs: np.ndarray,
@@ -133,8 +139,8 @@ def _two_passes(source: PixelIndex, out_size: tuple[int, int], rows: np.ndarray,
     (in_rows, in_cols), (out_rows, out_cols) = source.shape, out_size
     window_rows, vertical = _window_matrices(bicubic_coefficients(in_rows, out_rows), rows, in_rows)
     window_cols, horizontal = _window_matrices(bicubic_coefficients(in_cols, out_cols), cols, in_cols)
-    pixels = source.take(window_rows[:, :, None], window_cols[:, None, :])  # (n, s_r, s_c, 3) uint8
-    pixels = pixels.transpose(0, 3, 1, 2).astype(np.float64)  # (n, 3, s_r, s_c)
+    size = (window_rows.shape[1], window_cols.shape[1])
+    pixels = source.windows(window_rows[:, 0], window_cols[:, 0], size).astype(np.float64)  # (n, 3, s_r, s_c)
     intermediate = _round_clip(pixels @ horizontal.transpose(0, 2, 1)[:, None])  # (n, 3, s_r, p)
     placed = _round_clip(vertical[:, None] @ intermediate)  # (n, 3, p, p)
     return placed.astype(np.uint8).transpose(0, 2, 3, 1)

@@ -28,10 +28,11 @@ def _downsample(luma: np.ndarray, factor: int, rows: int, cols: int) -> np.ndarr
 
 
 def _block_sums(values: np.ndarray, block: int) -> np.ndarray:
-    """(..., R*block, C*block) -> (..., R, C) sums over block x block tiles."""
+    """(..., R*block, C*block) -> (..., R, C) sums over block x block tiles: along the rows' contiguous runs
+    first, then down the columns (the SADs are sums of small dyadic fractions, exact in float32 in any order)."""
     *lead, height, width = values.shape
-    tiles = values.reshape(*lead, height // block, block, width // block, block)
-    return tiles.sum(axis=(-3, -1))
+    runs = values.reshape(*lead, height, width // block, block).sum(axis=-1)
+    return runs.reshape(*lead, height // block, block, width // block).sum(axis=-2)
 
 
 def _coarse_search(current: np.ndarray, previous: np.ndarray, block: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,16 +56,20 @@ def _refine(current: np.ndarray, previous: np.ndarray, block: int, dy: np.ndarra
     axis from the V (equiangular lines) through the best cost and its two neighbours (blocks whose best lies
     inside the 3 x 3 window; the offset is clipped to +-0.5)."""
     height, width = current.shape
-    ys, xs = np.arange(height)[:, None], np.arange(width)[None, :]
-    block_dy = np.repeat(np.repeat(dy, block, 0), block, 1).astype(np.int64)
-    block_dx = np.repeat(np.repeat(dx, block, 0), block, 1).astype(np.int64)
+    block_dy = np.repeat(np.repeat(dy, block, 0), block, 1).astype(np.intp)
+    block_dx = np.repeat(np.repeat(dx, block, 0), block, 1).astype(np.intp)
+    # reads past the frame's edge are its edge pixels: an edge-padded copy, read at flat indices, clamps them
+    pad = int(max(np.abs(block_dy).max(), np.abs(block_dx).max())) + 1
+    padded = np.pad(previous, pad, mode="edge")
+    stride = padded.shape[1]
+    flat = padded.reshape(-1)
+    index = ((np.arange(height)[:, None] + block_dy + pad) * stride + np.arange(width)[None, :] + block_dx + pad)
     costs = np.empty((3, 3, *dy.shape), np.float32)  # (oy + 1, ox + 1, R, C)
     for oy in (-1, 0, 1):
         for ox in (-1, 0, 1):
-            y = np.clip(ys + block_dy + oy, 0, height - 1)
-            x = np.clip(xs + block_dx + ox, 0, width - 1)
             penalty = (abs(oy) + abs(ox)) * 1e-3 * block * block
-            costs[oy + 1, ox + 1] = _block_sums(np.abs(current - previous[y, x]), block) + penalty
+            shifted = np.take(flat, index + (oy * stride + ox))
+            costs[oy + 1, ox + 1] = _block_sums(np.abs(current - shifted), block) + penalty
     best = np.argmin(costs.reshape(9, *dy.shape), axis=0)  # (R, C)
     best_y, best_x = np.divmod(best, 3)
     if not subpixel:
