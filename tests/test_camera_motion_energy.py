@@ -7,7 +7,7 @@ import pytest
 from onevision_hf import OneVisionVideoProcessor
 from onevision_hf.processors.codec_energy import MotionField, codec_motion_fields, compensated_residual
 from onevision_hf.processors.frame_energy import EnergyRecipe, frame_energy, is_scene_cut, subtract_background
-from onevision_hf.processors.global_motion import fit_camera_motion
+from onevision_hf.processors.global_motion import AffineCamera, fit_camera_motion, refine_camera_motion, translation
 from onevision_hf.processors.motion_energy import FrameWideFit, motion_magnitude, revealed_cells
 from onevision_hf.processors.reference_frames import (
     FUTURE_WINDOW,
@@ -15,6 +15,7 @@ from onevision_hf.processors.reference_frames import (
     ReferenceFrames,
     ReferenceWindow,
     identify_references,
+    unused_list_vectors,
 )
 from onevision_hf.synthetic_video import CameraMotion, render_scene
 
@@ -69,6 +70,25 @@ def test_camera_fit_of_a_pure_pan_is_that_translation_and_few_cells_fall_back_to
     np.testing.assert_allclose(few.displacement(np.array([100.0]), np.array([50.0]))[0], 1.5)
 
 
+def test_refining_the_frames_camera_on_one_reference_ignores_its_objects():
+    rng = np.random.default_rng(9)
+    height, width = 360, 640
+    x, y = rng.uniform(0, width, 400), rng.uniform(0, height, 400)
+    dx = 2.0 + 0.004 * (x - width / 2)  # this reference's camera: a pan with a slight zoom
+    dy = -1.0 + 0.004 * (y - height / 2)
+    moving = np.arange(400) < 180  # 45 % of the reference's cells are one object moving 5 px on its own
+    dx[moving] += 5.0
+    base = translation(0.0, 0.0, height, width)  # normalised coordinates: (x - centre) / half-diagonal
+    zoom = 0.004 * base.scale
+    rough = AffineCamera(np.array([[zoom, 0.0, 1.8], [0.0, zoom, -0.85]]), base.center, base.scale)  # 0.2 px off
+    refined = refine_camera_motion(x, y, dx, dy, rough)
+    fitted_dx, fitted_dy = refined.displacement(x[~moving], y[~moving])
+    np.testing.assert_allclose(fitted_dx, dx[~moving], atol=1e-3)
+    np.testing.assert_allclose(fitted_dy, dy[~moving], atol=1e-3)
+    few = refine_camera_motion(x[:4], y[:4], dx[:4], dy[:4], rough)
+    assert few is rough  # too few cells to refine: the frame's camera
+
+
 def test_each_vector_is_matched_to_the_frame_it_points_into():
     rng = np.random.default_rng(1)
     height, width = 128, 192
@@ -105,6 +125,51 @@ def test_a_reference_few_blocks_use_still_competes():
     vectors = _vectors(xs, ys, 2 * distance, 0, size=8)
     distances = identify_references(vectors, view(current), references, subpixel=True)
     np.testing.assert_array_equal(distances, distance.ravel())  # not pruned by the probe
+
+
+def test_the_zero_vector_of_a_list_a_block_does_not_use_is_found():
+    # FFmpeg exports a (0, 0) vector of every list the macroblock uses for each of its partitions, also for a
+    # partition predicted from the other list alone
+    rng = np.random.default_rng(6)
+    height, width = 128, 192
+    world = _texture(rng, height + 64, width + 64)
+
+    def view(t):  # the camera pans 2 px right per frame
+        return np.ascontiguousarray(world[16:16 + height, 2 * t:2 * t + width])
+
+    current = view(10)
+    references = ReferenceFrames({1: view(9), -1: view(11)})
+    xs, ys = np.meshgrid(np.arange(24, width - 24, 16), np.arange(24, height - 24, 16))
+    thirds = np.array_split(np.arange(xs.size), 3)
+    columns = [np.ravel(v) for v in (xs, ys)]
+    future_only, bi, past_only = ([c[part] for c in columns] for part in thirds)
+    vectors = np.concatenate([
+        _vectors(*future_only, 0, 0, source=-1), _vectors(*future_only, -2, 0, source=1),  # past list unused
+        _vectors(*bi, 2, 0, source=-1), _vectors(*bi, -2, 0, source=1),  # bi-predicted
+        _vectors(*past_only, 2, 0, source=-1), _vectors(*past_only, 0, 0, source=1),  # future list unused
+    ])
+    distances = identify_references(vectors, current, references, subpixel=True)
+    unused = unused_list_vectors(vectors, current, references, distances, subpixel=True)
+    sizes = [len(part) for part in thirds]
+    truth = np.concatenate([np.ones(sizes[0], bool), np.zeros(sizes[0] + 2 * sizes[1], bool),
+                            np.zeros(sizes[2], bool), np.ones(sizes[2], bool)])
+    np.testing.assert_array_equal(unused, truth)
+
+
+def test_a_true_zero_vector_is_kept():
+    rng = np.random.default_rng(7)
+    still = _texture(rng, 96, 128)
+    elsewhere = _texture(rng, 96, 128)
+    references = ReferenceFrames({1: still.copy(), -1: elsewhere})
+    xs, ys = np.meshgrid(np.arange(8, 128, 16), np.arange(8, 96, 16))
+    # a still block: its past (0, 0) predicts it exactly, the future vector points at unrelated pixels
+    vectors = np.concatenate([_vectors(xs, ys, 0, 0, source=-1), _vectors(xs, ys, 4, 0, source=1)])
+    distances = identify_references(vectors, still, references, subpixel=True)
+    assert not unused_list_vectors(vectors, still, references, distances, subpixel=True).any()
+    both_zero = np.concatenate([_vectors(xs, ys, 0, 0, source=-1), _vectors(xs, ys, 0, 0, source=1)])
+    references = ReferenceFrames({1: still.copy(), -1: still.copy()})
+    distances = identify_references(both_zero, still, references, subpixel=True)
+    assert not unused_list_vectors(both_zero, still, references, distances, subpixel=True).any()
 
 
 def test_ties_in_a_still_scene_go_to_the_dominant_reference():

@@ -1,9 +1,10 @@
 """Selection under camera motion (issue 11): the fast subset of `benchmarks/selection_quality.py`.
 
-Two H.264 clips of 48 frames at 352 x 640 with one textured 48-px square moving on its own: the issue's
-diagonal pan (2 px right, 1 px down per frame, a keyframe every 12 frames, 2 B-frames) and a 1 %/frame zoom
-in. The default preset (16 sampled frames, first frame not forced) must find >= 90 % of the truly moving
-patches with a budget of twice their count. Plus checks that the synthetic camera's ground truth and warp
+Four H.264 clips of 48 frames at 352 x 640 with one textured 48-px square moving on its own: the issue's
+diagonal pan (2 px right, 1 px down per frame, a keyframe every 12 frames, 2 B-frames), a 1 %/frame zoom in,
+a 1 %/frame zoom out with a B-pyramid and handheld shake (the benchmark's worst cells before their fixes).
+The default preset (16 sampled frames, first frame not forced) must find >= 90 % of the truly moving patches
+with a budget of twice their count. Plus checks that the synthetic camera's ground truth and warp
 are what they claim to be.
 """
 
@@ -19,6 +20,13 @@ CLIPS = {  # name: (camera, libx264 options)
         CameraMotion(pan=(1.0, 2.0)), {"crf": "23", "g": "12", "keyint_min": "12", "bf": "2"}),
     "zoom in 1 %/frame, keyframe every 30, 2 B-frames": (
         CameraMotion(zoom=0.01), {"crf": "23", "g": "30", "keyint_min": "30", "bf": "2"}),
+    # B-pyramid: x264 predicts the zoomed-out border of B-frames from the future list alone, and FFmpeg exports
+    # a (0, 0) past vector for those partitions (`reference_frames.unused_list_vectors`)
+    "zoom out 1 %/frame, keyframe every 12, 3 B-frames with B-pyramid": (
+        CameraMotion(zoom=-0.01), {"crf": "23", "g": "12", "keyint_min": "12", "bf": "3", "b-pyramid": "normal"}),
+    # the hand moves differently over 1 and over 3 frames: each reference needs its own camera fit
+    "handheld shake 3 px, keyframe every 12, 2 B-frames": (
+        CameraMotion(shake=3.0), {"crf": "23", "g": "12", "keyint_min": "12", "bf": "2"}),
 }
 
 

@@ -105,6 +105,7 @@ def test_presets_are_processor_parameters():
     ({"budegt": 0.25}, "unknown OneVisionVideoProcessor parameter"),
     ({"motion_source": "optical-flow"}, "motion_source"),
     ({"intra_frame_energy": "random"}, "intra_frame_energy"),
+    ({"unused_list_vectors": "guess"}, "unused_list_vectors must be one of"),
     ({"selection_unit": 3}, "selection_unit"),
     ({"num_frames": 128}, "rope_temporal_size"),
     ({"num_frames": 4, "budget": 0.125}, "less than the first frame kept whole"),

@@ -7,7 +7,10 @@ the default preset refine it: a cell of a predicted frame with no vector in any 
 its residual alone (``vectorless_cells="residual"``: the codec found no reference to predict it from, which is
 no evidence that it stands still), and a cell the camera brought into view scores 0
 (``revealed_content="ignore"``: it is new to the codec because the frame moved, not because anything in it
-did; `motion_energy.revealed_cells`).
+did; `motion_energy.revealed_cells`). Before any of it, a B-frame block's exported vector of a list the block
+does not use (FFmpeg's export writes the stored (0, 0) of an unused list for every partition of a macroblock
+that uses the list somewhere) is dropped (``unused_list_vectors="drop"``: its motion and its prediction are
+of unrelated pixels).
 
 The budget rule (``frame_background="subtract"``): a frame's energy keeps only what stands out of the frame
 itself. What is high everywhere in a frame (a compensation that failed, the quality jump of an I-frame, the
@@ -32,6 +35,7 @@ MIN_SAMPLES_PER_PATCH = 7  # energy samples across a patch that the "patch" reso
 FRAME_BACKGROUND_RULES = ("subtract", "keep")
 VECTORLESS_CELL_RULES = ("fused", "residual")
 REVEALED_CONTENT_RULES = ("keep", "ignore")
+UNUSED_LIST_RULES = ("keep", "drop")
 BACKGROUND_BLOCK = 16  # pixels: the blocks whose median energy is a frame's background level
 CUT_THUMBNAIL = 32  # pixels averaged per thumbnail pixel for the scene-cut test
 CUT_CORRELATION = 0.5  # thumbnails correlating less than this with the previous frame's: a scene cut
@@ -64,6 +68,9 @@ class EnergyRecipe:
             codec found nothing to predict it from) scores: ``"fused"``, its residual weighted like every
             cell's, with no motion (the released recipe), or ``"residual"``, its residual alone (a missing vector
             is no evidence of stillness).
+        unused_list_vectors: ``"drop"`` the exported vectors of a list a B-frame block is not predicted from
+            (`reference_frames.unused_list_vectors`: FFmpeg exports a (0, 0) vector of every list the macroblock
+            uses for each of its partitions) or ``"keep"`` every exported vector (the released recipe read them).
         revealed_content: ``"ignore"`` cells the camera brought into view (`motion_energy.revealed_cells`: the
             camera's motion carries them out of every reference they are predicted from; new to the codec,
             not moving) or ``"keep"`` them (the released recipe).
@@ -81,6 +88,7 @@ class EnergyRecipe:
     frame_background: str = "subtract"
     energy_resolution: str = "patch"
     vectorless_cells: str = "residual"
+    unused_list_vectors: str = "drop"
     revealed_content: str = "ignore"
 
 

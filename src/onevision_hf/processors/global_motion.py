@@ -35,6 +35,10 @@ class AffineCamera:
     center: tuple[float, float]  # (x, y) of the frame's centre, pixels
     scale: float  # half-diagonal, pixels
 
+    def scaled(self, factor: float) -> "AffineCamera":
+        """The camera moving ``factor`` times as far (a velocity over ``factor`` frames)."""
+        return AffineCamera(self.matrix * factor, self.center, self.scale)
+
     def displacement(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(dx, dy) float32 the camera moves points (x, y) (pixels, any equal shapes)."""
         design = _design(x, y, self.center, self.scale)
@@ -59,17 +63,33 @@ def translation(dx: float, dy: float, height: int, width: int) -> AffineCamera:
 def fit_camera_motion(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, height: int,
                       width: int) -> AffineCamera:
     """Robust affine fit of (n,) displacements ``dx, dy`` at (n,) points ``x, y`` of an (height, width) frame."""
-    x, y, dx, dy = (np.asarray(values).reshape(-1) for values in (x, y, dx, dy))
-    if len(x) > MAX_FIT_POINTS:
-        keep = np.linspace(0, len(x) - 1, MAX_FIT_POINTS).astype(np.intp)
-        x, y, dx, dy = x[keep], y[keep], dx[keep], dy[keep]
-    x, y, dx, dy = (values.astype(np.float64) for values in (x, y, dx, dy))
+    x, y, dx, dy = _fit_points(x, y, dx, dy)
     if len(x) < MIN_POINTS:
         return translation(*_median_vector(dx, dy), height, width)
     base = translation(0.0, 0.0, height, width)
     design = _design(x, y, base.center, base.scale)  # (n, 3)
     target = np.stack((dx, dy), axis=1)  # (n, 2)
-    matrix = _least_median_hypothesis(design, target)
+    matrix = _biweight_refit(design, target, _least_median_hypothesis(design, target))
+    return AffineCamera(matrix, base.center, base.scale)
+
+
+def refine_camera_motion(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray,
+                         start: AffineCamera) -> AffineCamera:
+    """The Tukey-biweight refit alone, started at the camera ``start`` instead of a least-median hypothesis: a
+    camera known roughly (the frame's) refined on a group of its cells, converging to the displacements near
+    ``start`` (the background, while it is most of the group) instead of whichever of a few random minimal
+    samples fits best, which on a small group with a large object is often the object."""
+    x, y, dx, dy = _fit_points(x, y, dx, dy)
+    if len(x) < MIN_POINTS:
+        return start
+    design = _design(x, y, start.center, start.scale)
+    matrix = _biweight_refit(design, np.stack((dx, dy), axis=1), start.matrix)
+    return AffineCamera(matrix, start.center, start.scale)
+
+
+def _biweight_refit(design: np.ndarray, target: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(2, 3) `IRLS_ITERATIONS` Tukey-biweight reweighted least-squares steps from ``matrix``, the scale from
+    each step's median absolute residual (at least `MIN_SCALE`)."""
     for _ in range(IRLS_ITERATIONS):
         residual = np.hypot(*(target - design @ matrix.T).T)
         sigma = max(1.4826 * _lower_median(residual), MIN_SCALE)
@@ -77,7 +97,16 @@ def fit_camera_motion(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarr
         if np.count_nonzero(weight) < MIN_POINTS:
             break
         matrix = _weighted_solve(design, target, weight)
-    return AffineCamera(matrix, base.center, base.scale)
+    return matrix
+
+
+def _fit_points(x, y, dx, dy) -> tuple[np.ndarray, ...]:
+    """The float64 (n,) points and displacements a fit uses: at most `MAX_FIT_POINTS`, an even subsample."""
+    x, y, dx, dy = (np.asarray(values).reshape(-1) for values in (x, y, dx, dy))
+    if len(x) > MAX_FIT_POINTS:
+        keep = np.linspace(0, len(x) - 1, MAX_FIT_POINTS).astype(np.intp)
+        x, y, dx, dy = x[keep], y[keep], dx[keep], dy[keep]
+    return tuple(values.astype(np.float64) for values in (x, y, dx, dy))
 
 
 def _median_vector(dx: np.ndarray, dy: np.ndarray) -> tuple[float, float]:

@@ -5,13 +5,14 @@ Two camera models (`CAMERA_MODELS`):
 * ``"median"`` (the released recipe): the frame's median vx and vy over the whole grid (cells without a
   vector counting as still) are the camera; each covered cell scores the length of its vector minus it;
 * ``"affine"``: a robust affine camera (`global_motion.fit_camera_motion`: pans, tilts, zooms, rotations,
-  shake) fitted to the cells pointing into each reference frame separately (the camera moves differently
-  over 1 and over 6 frames of a shaking hand) when the frame-wide fit of all vectors as velocities (per
-  frame of distance), scaled to that reference, leaves its median cell more than `FIT_TOLERANCE` off and
-  the reference's cells are enough (`MIN_GROUP_CELLS`) and spread over the frame (`MIN_GROUP_SPREAD` of its
-  regions: a camera; a compact group may be mostly the moving object, whose own fit would cancel it); else
-  the frame-wide fit. A cell scores the length of its vector minus the camera's, divided by its reference
-  distance: pixels per frame, comparable between references, lists and frames.
+  shake) fitted once per frame to all vectors as velocities (per frame of distance), then refined for each
+  reference frame on the cells pointing into it (`global_motion.refine_camera_motion`: a Tukey-biweight
+  refit started at the frame's camera scaled to that reference, which converges to the background near it
+  rather than to a large moving object), since the camera moves differently over 1 and over 3 frames of a
+  shaking hand and no velocity scaled by distance fits both; only where the reference's cells are enough
+  (`MIN_GROUP_CELLS`) and spread over the frame (`MIN_GROUP_SPREAD` of its regions: a camera; a compact
+  group may be mostly the moving object). A cell scores the length of its vector minus the camera's,
+  divided by its reference distance: pixels per frame, comparable between references, lists and frames.
 
 Cells covered by both lists score the mean of the two.
 """
@@ -21,13 +22,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .codec_energy import MotionField
-from .global_motion import AffineCamera, fit_camera_motion
+from .global_motion import AffineCamera, fit_camera_motion, refine_camera_motion
 
 CAMERA_MODELS = ("median", "affine")
 MIN_GROUP_CELLS = 64  # cells (of 4 x 4 pixels) a reference needs for a fit of its own
 SPREAD_GRID = 4  # the frame split into SPREAD_GRID x SPREAD_GRID regions
 MIN_GROUP_SPREAD = 0.25  # a reference's own fit needs its cells in this share of the regions (a camera, not an object)
-FIT_TOLERANCE = 0.25  # energy pixels: a group the frame-wide fit leaves a larger median error on gets a fit of its own
 
 
 def motion_magnitude(fields: Sequence[MotionField], height: int, width: int, camera_model: str | None,
@@ -103,10 +103,9 @@ def _affine_relative_speed(field: MotionField, frame_wide: FrameWideFit, height:
         group = distance == d
         if _spread(x[group], y[group], height, width) < MIN_GROUP_SPREAD:
             continue
-        if np.median(error[group]) > FIT_TOLERANCE:  # the camera moved unevenly: this reference's own fit
-            camera = fit_camera_motion(x[group], y[group], dx[group], dy[group], height, width)
-            own_dx, own_dy = camera.displacement(x[group], y[group])
-            error[group] = np.hypot(dx[group] - own_dx, dy[group] - own_dy)
+        camera = refine_camera_motion(x[group], y[group], dx[group], dy[group], frame_wide.velocity().scaled(d))
+        own_dx, own_dy = camera.displacement(x[group], y[group])
+        error[group] = np.hypot(dx[group] - own_dx, dy[group] - own_dy)
     speed[covered] = error / np.abs(distance)
     return speed
 

@@ -58,22 +58,16 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
     distance = np.zeros(len(vectors), np.int16)
     if len(vectors) == 0:
         return distance
-    height, width = luma.shape
-    rows = np.clip(vectors["dst_y"].astype(np.intp)[:, None] + _OFFSETS, 0, height - 1)  # (n, 4)
-    cols = np.clip(vectors["dst_x"].astype(np.intp)[:, None] + _OFFSETS, 0, width - 1)
-    current = _window(luma, rows, cols)  # (n, 16) int16
-    shift_x, shift_y = _whole_pixel_displacements(vectors, subpixel)
+    windows = _BlockWindows.of(vectors, luma, subpixel)
     for future in (False, True):
         in_list = np.nonzero((vectors["source"] > 0) == future)[0]
         candidates = references.distances(future)
         if len(in_list) == 0 or not candidates:
             continue
-        ref_rows = np.clip(rows[in_list] + shift_y[in_list, None], 0, height - 1)
-        ref_cols = np.clip(cols[in_list] + shift_x[in_list, None], 0, width - 1)
 
         def costs(candidate_distances, blocks):
-            block_rows, block_cols, block_current = ref_rows[blocks], ref_cols[blocks], current[in_list[blocks]]
-            return np.stack([np.abs(block_current - _window(references.lumas[d], block_rows, block_cols)).sum(axis=1)
+            block_current = windows.current[in_list[blocks]]
+            return np.stack([np.abs(block_current - windows.displaced(references.lumas[d], in_list[blocks])).sum(axis=1)
                              for d in candidate_distances])  # (m, blocks)
 
         if len(candidates) > 1:
@@ -84,6 +78,83 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
                           if index == 0 or won >= MIN_PROBE_WINS]
         distance[in_list] = _choose(np.asarray(candidates), costs(candidates, np.arange(len(in_list))))
     return distance
+
+
+def unused_list_vectors(vectors: np.ndarray, luma: np.ndarray, references: ReferenceFrames, distances: np.ndarray,
+                        subpixel: bool) -> np.ndarray:
+    """(n,) bool: the exported vectors of a list that their block is not predicted from.
+
+    FFmpeg exports, for every partition of a macroblock, the vector of each list the *macroblock* uses, also
+    where that partition uses only the other list: the decoder's stored (0, 0) of a list not used (the
+    reference index, which says so, is not exported). Such a vector points at unrelated pixels, so its motion
+    and its prediction are wrong. A block exported in both lists, one of them (0, 0) and the other not, is
+    read the way the encoder decided it: the zero list is unused where the other list's prediction alone
+    matches the block at least as well as the average of both (bi-prediction), on the windows
+    `identify_references` compares (each at its identified reference)."""
+    unused = np.zeros(len(vectors), bool)
+    past = np.nonzero((vectors["source"] < 0) & (distances != 0))[0]
+    future = np.nonzero((vectors["source"] > 0) & (distances != 0))[0]
+    if len(past) == 0 or len(future) == 0:
+        return unused
+
+    def block_keys(indices):
+        block = vectors[indices]
+        return ((block["dst_y"].astype(np.int64) * 65536 + block["dst_x"]) * 65536
+                + block["w"].astype(np.int64) * 256 + block["h"])
+
+    _, in_past, in_future = np.intersect1d(block_keys(past), block_keys(future), assume_unique=True,
+                                           return_indices=True)
+    first, second = past[in_past], future[in_future]
+    zero = (vectors["motion_x"] == 0) & (vectors["motion_y"] == 0)
+    one_zero = zero[first] != zero[second]
+    first, second = first[one_zero], second[one_zero]
+    if len(first) == 0:
+        return unused
+    pairs = np.concatenate((first, second))
+    windows = _BlockWindows.of(vectors[pairs], luma, subpixel)  # row k: vector pairs[k]
+    predicted = np.zeros((len(pairs), _SAMPLES), np.int16)
+    for d in np.unique(distances[pairs]):
+        chosen = np.nonzero(distances[pairs] == d)[0]
+        predicted[chosen] = windows.displaced(references.lumas[int(d)], chosen)
+    first_prediction, second_prediction = predicted[:len(first)], predicted[len(first):]
+    current = windows.current[:len(first)]
+
+    def cost(prediction):
+        return np.abs(current - prediction).sum(axis=1)
+
+    average = cost((first_prediction + second_prediction + 1) // 2)  # H.264's rounded bi-prediction
+    first_unused = zero[first] & (cost(second_prediction) <= average)
+    second_unused = zero[second] & (cost(first_prediction) <= average)
+    unused[first[first_unused]] = True
+    unused[second[second_unused]] = True
+    return unused
+
+
+@dataclass(frozen=True)
+class _BlockWindows:
+    """The 4 x 4 sample points around each vector's block centre, and the block's pixels there."""
+
+    rows: np.ndarray  # (n, 4) intp, clipped to the frame
+    cols: np.ndarray  # (n, 4) intp
+    shift_x: np.ndarray  # (n,) intp whole-pixel displacement into the reference
+    shift_y: np.ndarray
+    current: np.ndarray  # (n, 16) int16
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, vectors: np.ndarray, luma: np.ndarray, subpixel: bool) -> "_BlockWindows":
+        height, width = luma.shape
+        rows = np.clip(vectors["dst_y"].astype(np.intp)[:, None] + _OFFSETS, 0, height - 1)
+        cols = np.clip(vectors["dst_x"].astype(np.intp)[:, None] + _OFFSETS, 0, width - 1)
+        shift_x, shift_y = _whole_pixel_displacements(vectors, subpixel)
+        return cls(rows, cols, shift_x, shift_y, _window(luma, rows, cols), luma.shape)
+
+    def displaced(self, reference: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """(len(blocks), 16) int16 pixels of ``reference`` at the displaced sample points of ``blocks``."""
+        height, width = self.shape
+        rows = np.clip(self.rows[blocks] + self.shift_y[blocks, None], 0, height - 1)
+        cols = np.clip(self.cols[blocks] + self.shift_x[blocks, None], 0, width - 1)
+        return _window(reference, rows, cols)
 
 
 def _choose(candidates: np.ndarray, cost: np.ndarray) -> np.ndarray:

@@ -9,8 +9,9 @@
   14-pixel patches, native aspect ratio without padding (at most 448 x 448 pixels), 12.5 % of the dense grid,
   sub-pixel vectors of both lists, a robust affine camera model, normalisation floors that keep near-static
   frames quiet, I-frames measured by block matching against the previous frame, the frame-background budget
-  rule, energy at the resolution the patches need, intra blocks of predicted frames scored by their residual
-  alone, content the camera brought into view ignored.
+  rule, energy at the resolution the patches need, B-frame vectors of a list their block does not use
+  dropped, intra blocks of predicted frames scored by their residual alone, content the camera brought into
+  view ignored.
 """
 
 from ..errors import OneVisionInputError
@@ -40,6 +41,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "frame_background": "keep",
         "energy_resolution": "full",
         "vectorless_cells": "fused",
+        "unused_list_vectors": "keep",
         "revealed_content": "keep",
     },
     "default": {
@@ -66,6 +68,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "frame_background": "subtract",
         "energy_resolution": "patch",
         "vectorless_cells": "residual",
+        "unused_list_vectors": "drop",
         "revealed_content": "ignore",
     },
 }

@@ -40,7 +40,7 @@ from .patch_selection import (
     temporal_positions,
 )
 from .pixel_motion import block_matching_field
-from .reference_frames import ReferenceFrames, ReferenceWindow, identify_references
+from .reference_frames import ReferenceFrames, ReferenceWindow, identify_references, unused_list_vectors
 from .video_decoding import (
     ArrayFrame,
     DecodedFrame,
@@ -376,6 +376,9 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
             references = ReferenceFrames({d: other.luma() for d, other in nearby.items() if other.is_reference})
             subpixel = recipe.energy.subpixel_vectors
             distances = identify_references(vectors, frame.luma(), references, subpixel)
+            if recipe.energy.unused_list_vectors == "drop":
+                kept = ~unused_list_vectors(vectors, frame.luma(), references, distances, subpixel)
+                vectors, distances = vectors[kept], distances[kept]
             fields = codec_motion_fields(vectors, *luma.shape, distances, subpixel=subpixel, use_future=True,
                                          downscale=downscale)
             used = {int(d) for d in np.unique(distances) if d != 0} | ({1} & set(nearby))  # 1: the cut test
