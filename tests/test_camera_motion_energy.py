@@ -108,6 +108,28 @@ def test_each_vector_is_matched_to_the_frame_it_points_into():
     np.testing.assert_array_equal(distances, truth)
 
 
+def test_samples_displaced_past_the_edge_do_not_decide_the_reference():
+    rng = np.random.default_rng(10)
+    height, width = 96, 128
+    world = 128 + _texture(rng, height, width + 64) // 2
+
+    def view(t):  # the camera pans 3 px right per frame
+        return np.ascontiguousarray(world[:, 3 * t:3 * t + width])
+
+    current = view(10)
+    references = ReferenceFrames({d: view(10 - d) for d in (1, 2, 3)})
+    for luma in references.lumas.values():
+        luma[:, -1] = 0  # what clamping reads past the edge: far from every block's pixels
+    xs, ys = np.meshgrid(np.arange(16, 96, 8), np.arange(8, height - 8, 8))
+    inner = _vectors(xs, ys, 6, 0, size=8)  # most blocks point 2 frames back: the dominant reference
+    # blocks at the right edge found 9 px further right 3 frames back: 3 of their 4 sample columns land past
+    # the edge, where every candidate reads the same clamped pixels
+    edge = _vectors(np.full(ys.shape[0], width - 8), ys[:, 0], 9, 0, size=8)
+    distances = identify_references(np.concatenate([inner, edge]), current, references, subpixel=True)
+    assert (distances[:len(inner)] == 2).all()
+    np.testing.assert_array_equal(distances[len(inner):], 3)
+
+
 def test_a_reference_few_blocks_use_still_competes():
     rng = np.random.default_rng(5)
     height, width = 128, 192
@@ -262,6 +284,15 @@ def test_content_the_camera_brings_into_view_is_told_from_the_rest():
     assert not revealed(field(6.0, 0.0), field(-6.0, 0.0, distance=-1)).any()  # found in the later frame
     np.testing.assert_array_equal(revealed(field(6.0, 0.0), later), x + 6.0 >= width)
     assert not revealed(field(0.0, 0.0)).any()  # a still camera brings nothing into view
+    # an intra macroblock (4 x 4 cells here) at the leading edge: only its last column of cells came into view,
+    # but the encoder coded all of it intra because of that column
+    intra = everywhere.copy()
+    intra[8:12, -4:] = False
+    panned = field(6.0, 0.0, covered=intra)
+    by_macroblock = revealed_cells([panned], FrameWideFit([panned], height, width), height, width, coding_block=4)
+    expected = (x + 6.0 >= width) | ~intra
+    np.testing.assert_array_equal(by_macroblock, expected)
+    np.testing.assert_array_equal(revealed(panned), x + 6.0 >= width)  # cell by cell: its centre only
 
 
 def test_an_intra_block_of_a_predicted_frame_is_scored_by_its_residual_alone():

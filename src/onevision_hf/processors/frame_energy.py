@@ -36,6 +36,7 @@ FRAME_BACKGROUND_RULES = ("subtract", "keep")
 VECTORLESS_CELL_RULES = ("fused", "residual")
 REVEALED_CONTENT_RULES = ("keep", "ignore")
 UNUSED_LIST_RULES = ("keep", "drop")
+CODING_BLOCK = 16  # video pixels per side of an H.264 macroblock, the unit an encoder codes intra
 BACKGROUND_BLOCK = 16  # pixels: the blocks whose median energy is a frame's background level
 CUT_THUMBNAIL = 32  # pixels averaged per thumbnail pixel for the scene-cut test
 CUT_CORRELATION = 0.5  # thumbnails correlating less than this with the previous frame's: a scene cut
@@ -151,7 +152,8 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
         residual *= residual_weight
         fused += residual
     if recipe.revealed_content == "ignore" and recipe.motion_weight > 0:
-        revealed = revealed_cells(motion_fields, frame_wide, height, width)
+        coding_block = max(1, CODING_BLOCK // (fields[0].cell * downscale))  # cells per macroblock side
+        revealed = revealed_cells(motion_fields, frame_wide, height, width, coding_block)
         fused[fields[0].to_pixels(revealed, height, width)] = 0
     if recipe.frame_background == "subtract":
         fused = subtract_background(fused)

@@ -117,10 +117,13 @@ def _spread(x: np.ndarray, y: np.ndarray, height: int, width: int) -> float:
     return len(np.unique(region)) / SPREAD_GRID ** 2
 
 
-def revealed_cells(fields: Sequence[MotionField], frame_wide: FrameWideFit, height: int, width: int) -> np.ndarray:
+def revealed_cells(fields: Sequence[MotionField], frame_wide: FrameWideFit, height: int, width: int,
+                   coding_block: int = 1) -> np.ndarray:
     """(rows, cols) bool: cells showing what the camera brought into view, in none of the references the frame
     is predicted from: for each list that covers the cell (an uncovered cell: each list in use, at its nearest
-    reference), the camera's motion carries the cell's centre out of the frame."""
+    reference), the camera's motion carries the cell's centre out of the frame. An uncovered cell (an intra
+    block) is also revealed where another cell of its ``coding_block`` x ``coding_block``-cell coding block
+    is: the encoder coded the whole block intra because of the part that came into view."""
     x, y = _cell_centres(fields[0])
     velocity_dx, velocity_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
     in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
@@ -136,4 +139,15 @@ def revealed_cells(fields: Sequence[MotionField], frame_wide: FrameWideFit, heig
         applies = field.covered | ~covered
         revealed = np.where(applies, np.where(applied, revealed & outside, outside), revealed)
         applied |= applies
+    if coding_block > 1 and covered is not None:
+        revealed |= ~covered & _block_any(revealed, coding_block)
     return revealed
+
+
+def _block_any(cells: np.ndarray, block: int) -> np.ndarray:
+    """(rows, cols) bool: whether any cell of each cell's ``block`` x ``block`` block (aligned at 0) is set."""
+    rows, cols = cells.shape
+    padded = np.zeros((-(-rows // block) * block, -(-cols // block) * block), bool)
+    padded[:rows, :cols] = cells
+    blocks = padded.reshape(padded.shape[0] // block, block, padded.shape[1] // block, block).any(axis=(1, 3))
+    return np.repeat(np.repeat(blocks, block, 0), block, 1)[:rows, :cols]

@@ -9,11 +9,13 @@ and the motion of most blocks wrong as soon as anything moves, the camera above 
 
 `identify_references` recovers each block's reference the way the encoder chose it: the candidate frame in
 the vector's direction whose displaced block matches the current block best (sum of absolute differences
-on an 8 x 8 window at the block's centre, every second pixel). Ties (flat areas, a still scene) go to the
-frame's dominant reference, the one most confidently identified blocks use. Candidates first compete on
-`PROBE_BLOCKS` evenly spread blocks; only the nearest and those that win there confidently (once is enough)
-compete on all blocks. Candidates are reference pictures only (`video_selection.frame_motion` leaves out what
-the packets mark as non-reference: nothing is predicted from those).
+on an 8 x 8 window at the block's centre, every second pixel, counting only the samples the vector
+displaces into the frame: past its edge every candidate reads the same clamped edge pixels). Ties (flat
+areas, a still scene) go to the frame's dominant reference, the one most confidently identified blocks use.
+Candidates first compete on `PROBE_BLOCKS` evenly spread blocks; only the nearest and those that win there
+confidently (once is enough) compete on all blocks. Candidates are reference pictures only
+(`video_selection.frame_motion` leaves out what the packets mark as non-reference: nothing is predicted from
+those).
 
 `ReferenceWindow` keeps the decoded frames a sampled frame may reference while the video streams in display
 order: up to `PAST_WINDOW` earlier frames back to the last keyframe (an IDR picture resets the decoder: no
@@ -66,9 +68,9 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
             continue
 
         def costs(candidate_distances, blocks):
-            block_current = windows.current[in_list[blocks]]
-            return np.stack([np.abs(block_current - windows.displaced(references.lumas[d], in_list[blocks])).sum(axis=1)
-                             for d in candidate_distances])  # (m, blocks)
+            block_current, inside = windows.current[in_list[blocks]], windows.inside[in_list[blocks]]
+            return np.stack([(np.abs(block_current - windows.displaced(references.lumas[d], in_list[blocks]))
+                              * inside).sum(axis=1) for d in candidate_distances])  # (m, blocks)
 
         if len(candidates) > 1:
             probe = np.arange(0, len(in_list), max(1, len(in_list) // PROBE_BLOCKS))
@@ -139,6 +141,7 @@ class _BlockWindows:
     shift_x: np.ndarray  # (n,) intp whole-pixel displacement into the reference
     shift_y: np.ndarray
     current: np.ndarray  # (n, 16) int16
+    inside: np.ndarray  # (n, 16) int16 1 where the displaced sample lies in the frame (else a clamped edge pixel)
     shape: tuple[int, int]
 
     @classmethod
@@ -147,7 +150,10 @@ class _BlockWindows:
         rows = np.clip(vectors["dst_y"].astype(np.intp)[:, None] + _OFFSETS, 0, height - 1)
         cols = np.clip(vectors["dst_x"].astype(np.intp)[:, None] + _OFFSETS, 0, width - 1)
         shift_x, shift_y = _whole_pixel_displacements(vectors, subpixel)
-        return cls(rows, cols, shift_x, shift_y, _window(luma, rows, cols), luma.shape)
+        rows_inside = (rows + shift_y[:, None] >= 0) & (rows + shift_y[:, None] < height)
+        cols_inside = (cols + shift_x[:, None] >= 0) & (cols + shift_x[:, None] < width)
+        inside = (rows_inside[:, :, None] & cols_inside[:, None, :]).reshape(len(rows), -1).astype(np.int16)
+        return cls(rows, cols, shift_x, shift_y, _window(luma, rows, cols), inside, luma.shape)
 
     def displaced(self, reference: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """(len(blocks), 16) int16 pixels of ``reference`` at the displaced sample points of ``blocks``."""
