@@ -59,7 +59,7 @@ def bicubic_coefficients(in_size: int, out_size: int) -> Coefficients:
 
 @dataclass(frozen=True)
 class PixelIndex:
-    """Whole pixels of an (H, W, 3) uint8 array gathered by flat byte offsets, without copying the array.
+    """Windows of whole pixels of an (H, W, 3) uint8 array, read without copying the array.
 
     Pixel (r, c) starts at byte ``origin + r * row_step + c * col_step`` of ``pixels``, an (N,) uint8 read-only
     view of the same memory (so any view with channel stride 1 works: PyAV's padded rows, the rotated views of
@@ -108,19 +108,19 @@ def _window_matrices(coefficients: Coefficients, outputs: np.ndarray,
         outputs: (n, q) output indices of each patch along the axis (consecutive).
 
     Returns:
-        (n, s) int64 source indices of each patch's window (clipped to the axis; a clipped index only meets zero
-        weights) and (n, q, s) float64 fixed-point weights: output j of patch i = sum_k weights[i, j, k] * source
-        [window[i, k]].
+        (n,) int64 first source index of each patch's window of s samples (moved back to end at the axis's end
+        where it can: Pillow's taps past the end carry zero weight) and (n, q, s) float64 fixed-point weights:
+        output j of patch i = sum_k weights[i, j, k] * source[start[i] + k].
     """
     first = coefficients.first[outputs]  # (n, q)
-    start = first[:, 0]
     taps = coefficients.weights.shape[1]
-    span = int((first[:, -1] - start).max()) + taps
+    span = int((first[:, -1] - first[:, 0]).max()) + taps
+    start = np.minimum(first[:, 0], max(in_size - span, 0))
     count, width = outputs.shape
-    matrices = np.zeros((count, width, span))
-    slots = (first - start[:, None])[:, :, None] + np.arange(taps)  # (n, q, taps) never past span
+    slots = (first - start[:, None])[:, :, None] + np.arange(taps)  # (n, q, taps)
+    matrices = np.zeros((count, width, int(slots.max()) + 1))
     matrices[np.arange(count)[:, None, None], np.arange(width)[None, :, None], slots] = coefficients.weights[outputs]
-    return np.minimum(start[:, None] + np.arange(span), in_size - 1), matrices
+    return start, matrices[:, :, :span]  # past span: only taps beyond the axis's end, all zero weights
 
 
 def _round_clip(accumulated: np.ndarray) -> np.ndarray:
@@ -137,10 +137,10 @@ def _two_passes(source: PixelIndex, out_size: tuple[int, int], rows: np.ndarray,
     whatever the order of summation, so they equal Pillow's int32 sums. Equal sizes give identity weights.
     """
     (in_rows, in_cols), (out_rows, out_cols) = source.shape, out_size
-    window_rows, vertical = _window_matrices(bicubic_coefficients(in_rows, out_rows), rows, in_rows)
-    window_cols, horizontal = _window_matrices(bicubic_coefficients(in_cols, out_cols), cols, in_cols)
-    size = (window_rows.shape[1], window_cols.shape[1])
-    pixels = source.windows(window_rows[:, 0], window_cols[:, 0], size).astype(np.float64)  # (n, 3, s_r, s_c)
+    top, vertical = _window_matrices(bicubic_coefficients(in_rows, out_rows), rows, in_rows)
+    left, horizontal = _window_matrices(bicubic_coefficients(in_cols, out_cols), cols, in_cols)
+    size = (vertical.shape[2], horizontal.shape[2])
+    pixels = source.windows(top, left, size).astype(np.float64)  # (n, 3, s_r, s_c)
     intermediate = _round_clip(pixels @ horizontal.transpose(0, 2, 1)[:, None])  # (n, 3, s_r, p)
     placed = _round_clip(vertical[:, None] @ intermediate)  # (n, 3, p, p)
     return placed.astype(np.uint8).transpose(0, 2, 3, 1)
