@@ -89,7 +89,7 @@ class PixelIndex:
         return PixelIndex(self.pixels, self.origin, self.col_step, self.row_step, self.shape[::-1])
 
     def windows(self, top: np.ndarray, left: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """(n, 3, size[0], size[1]) uint8 copies of the (rows, columns) ``size`` windows whose first pixels are
+        """(n, size[0], size[1], 3) uint8 copies of the (rows, columns) ``size`` windows whose first pixels are
         (n,) ``top`` x ``left``; a window reaching past the far edges repeats the edge pixels there."""
         height, width = self.shape
         image = np.lib.stride_tricks.as_strided(self.pixels[self.origin:], shape=(height, width, 3),
@@ -97,7 +97,8 @@ class PixelIndex:
         past_bottom, past_right = int(top.max()) + size[0] - height, int(left.max()) + size[1] - width
         if past_bottom > 0 or past_right > 0:
             image = np.pad(image, ((0, max(past_bottom, 0)), (0, max(past_right, 0)), (0, 0)), mode="edge")
-        return np.lib.stride_tricks.sliding_window_view(image, size, axis=(0, 1))[top, left]
+        # each window row is one run of whole pixels: gathered as (n, rows, columns, 3) it copies runs of bytes
+        return np.lib.stride_tricks.sliding_window_view(image, (*size, 3))[top, left, 0]
 
 
 def _window_matrices(coefficients: Coefficients, outputs: np.ndarray,
@@ -140,7 +141,7 @@ def _two_passes(source: PixelIndex, out_size: tuple[int, int], rows: np.ndarray,
     top, vertical = _window_matrices(bicubic_coefficients(in_rows, out_rows), rows, in_rows)
     left, horizontal = _window_matrices(bicubic_coefficients(in_cols, out_cols), cols, in_cols)
     size = (vertical.shape[2], horizontal.shape[2])
-    pixels = source.windows(top, left, size).astype(np.float64)  # (n, 3, s_r, s_c)
+    pixels = source.windows(top, left, size).transpose(0, 3, 1, 2).astype(np.float64)  # (n, 3, s_r, s_c)
     intermediate = _round_clip(pixels @ horizontal.transpose(0, 2, 1)[:, None])  # (n, 3, s_r, p)
     placed = _round_clip(vertical[:, None] @ intermediate)  # (n, 3, p, p)
     return placed.astype(np.uint8).transpose(0, 2, 3, 1)
