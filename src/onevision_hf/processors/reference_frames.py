@@ -69,8 +69,14 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
 
         def costs(candidate_distances, blocks):
             block_current, inside = windows.current[in_list[blocks]], windows.inside[in_list[blocks]]
-            return np.stack([(np.abs(block_current - windows.displaced(references.lumas[d], in_list[blocks]))
-                              * inside).sum(axis=1) for d in candidate_distances])  # (m, blocks)
+
+            def cost(d):
+                difference = block_current - windows.displaced(references.lumas[d], in_list[blocks])
+                np.abs(difference, out=difference)
+                difference *= inside
+                return difference.sum(axis=1)
+
+            return np.stack([cost(d) for d in candidate_distances])  # (m, blocks)
 
         if len(candidates) > 1:
             probe = np.arange(0, len(in_list), max(1, len(in_list) // PROBE_BLOCKS))
