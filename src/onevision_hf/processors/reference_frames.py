@@ -68,12 +68,15 @@ def identify_references(vectors: np.ndarray, luma: np.ndarray, references: Refer
             continue
 
         def costs(candidate_distances, blocks):
-            block_current, inside = windows.current[in_list[blocks]], windows.inside[in_list[blocks]]
+            chosen = in_list[blocks]
+            block_current, rows, cols = windows.current[chosen], windows.ref_rows[chosen], windows.ref_cols[chosen]
+            edge = np.nonzero(~windows.inside[chosen].all(axis=1))[0]  # blocks with samples past the edge
+            inside = windows.inside[chosen[edge]]
 
             def cost(d):
-                difference = block_current - windows.displaced(references.lumas[d], in_list[blocks])
+                difference = block_current - _window(references.lumas[d], rows, cols)
                 np.abs(difference, out=difference)
-                difference *= inside
+                difference[edge] *= inside
                 return difference.sum(axis=1)
 
             return np.stack([cost(d) for d in candidate_distances])  # (m, blocks)
@@ -140,15 +143,13 @@ def unused_list_vectors(vectors: np.ndarray, luma: np.ndarray, references: Refer
 
 @dataclass(frozen=True)
 class _BlockWindows:
-    """The 4 x 4 sample points around each vector's block centre, and the block's pixels there."""
+    """The 4 x 4 sample points around each vector's block centre, the block's pixels there, and where its
+    vector displaces them."""
 
-    rows: np.ndarray  # (n, 4) intp, clipped to the frame
-    cols: np.ndarray  # (n, 4) intp
-    shift_x: np.ndarray  # (n,) intp whole-pixel displacement into the reference
-    shift_y: np.ndarray
-    current: np.ndarray  # (n, 16) int16
+    current: np.ndarray  # (n, 16) int16 the block's pixels at its sample points (clipped to the frame)
+    ref_rows: np.ndarray  # (n, 4) intp displaced sample rows, clipped to the frame
+    ref_cols: np.ndarray  # (n, 4) intp
     inside: np.ndarray  # (n, 16) int16 1 where the displaced sample lies in the frame (else a clamped edge pixel)
-    shape: tuple[int, int]
 
     @classmethod
     def of(cls, vectors: np.ndarray, luma: np.ndarray, subpixel: bool) -> "_BlockWindows":
@@ -156,17 +157,16 @@ class _BlockWindows:
         rows = np.clip(vectors["dst_y"].astype(np.intp)[:, None] + _OFFSETS, 0, height - 1)
         cols = np.clip(vectors["dst_x"].astype(np.intp)[:, None] + _OFFSETS, 0, width - 1)
         shift_x, shift_y = _whole_pixel_displacements(vectors, subpixel)
-        rows_inside = (rows + shift_y[:, None] >= 0) & (rows + shift_y[:, None] < height)
-        cols_inside = (cols + shift_x[:, None] >= 0) & (cols + shift_x[:, None] < width)
+        displaced_rows, displaced_cols = rows + shift_y[:, None], cols + shift_x[:, None]
+        rows_inside = (displaced_rows >= 0) & (displaced_rows < height)
+        cols_inside = (displaced_cols >= 0) & (displaced_cols < width)
         inside = (rows_inside[:, :, None] & cols_inside[:, None, :]).reshape(len(rows), -1).astype(np.int16)
-        return cls(rows, cols, shift_x, shift_y, _window(luma, rows, cols), inside, luma.shape)
+        return cls(_window(luma, rows, cols), np.clip(displaced_rows, 0, height - 1),
+                   np.clip(displaced_cols, 0, width - 1), inside)
 
     def displaced(self, reference: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """(len(blocks), 16) int16 pixels of ``reference`` at the displaced sample points of ``blocks``."""
-        height, width = self.shape
-        rows = np.clip(self.rows[blocks] + self.shift_y[blocks, None], 0, height - 1)
-        cols = np.clip(self.cols[blocks] + self.shift_x[blocks, None], 0, width - 1)
-        return _window(reference, rows, cols)
+        return _window(reference, self.ref_rows[blocks], self.ref_cols[blocks])
 
 
 def _choose(candidates: np.ndarray, cost: np.ndarray) -> np.ndarray:
