@@ -113,8 +113,7 @@ def unused_list_vectors(vectors: np.ndarray, luma: np.ndarray, references: Refer
         return ((block["dst_y"].astype(np.int64) * 65536 + block["dst_x"]) * 65536
                 + block["w"].astype(np.int64) * 256 + block["h"])
 
-    _, in_past, in_future = np.intersect1d(block_keys(past), block_keys(future), assume_unique=True,
-                                           return_indices=True)
+    _, in_past, in_future = np.intersect1d(block_keys(past), block_keys(future), return_indices=True)
     first, second = past[in_past], future[in_future]
     zero = (vectors["motion_x"] == 0) & (vectors["motion_y"] == 0)
     one_zero = zero[first] != zero[second]
