@@ -89,6 +89,21 @@ def test_refining_the_frames_camera_on_one_reference_ignores_its_objects():
     assert few is rough  # too few cells to refine: the frame's camera
 
 
+def test_a_refit_that_explains_fewer_cells_than_the_frames_camera_is_not_taken():
+    rng = np.random.default_rng(4)
+    height, width = 360, 640
+    x, y = rng.uniform(0, width, 300), rng.uniform(0, height, 300)
+    background = np.arange(300) < 120  # 40 % of the reference's cells move with the frame's camera exactly
+    dx = np.where(background, 2.0, rng.uniform(1.0, 6.0, 300))  # the rest: vectors that agree on nothing
+    dy = np.where(background, -1.0, rng.uniform(-4.0, 3.0, 300))
+    start = translation(2.0, -1.0, 360, 640)
+    assert refine_camera_motion(x, y, dx, dy, start) is start
+    camera = ~background & (np.arange(300) < 240)  # now 40 % more move 0.2 px off the frame's camera (shake)
+    dx[background | camera], dy[background | camera] = 2.2, -0.8
+    refined = refine_camera_motion(x, y, dx, dy, start)  # explains those 80 % exactly, the start none
+    np.testing.assert_allclose(refined.displacement(x[camera], y[camera])[0], 2.2, atol=0.02)  # within 0.25
+
+
 def test_each_vector_is_matched_to_the_frame_it_points_into():
     rng = np.random.default_rng(1)
     height, width = 128, 192

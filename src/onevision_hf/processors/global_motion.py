@@ -78,13 +78,26 @@ def refine_camera_motion(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.nd
     """The Tukey-biweight refit alone, started at the camera ``start`` instead of a least-median hypothesis: a
     camera known roughly (the frame's) refined on a group of its cells, converging to the displacements near
     ``start`` (the background, while it is most of the group) instead of whichever of a few random minimal
-    samples fits best, which on a small group with a large object is often the object."""
+    samples fits best, which on a small group with a large object is often the object. The refit is kept only
+    where it explains at least as many of the group's cells to within `MIN_SCALE` as ``start`` does (a
+    consensus test at the vectors' precision): where the group is half an object or vectors that agree on
+    nothing, the biweight's scale grows with them and the refit drifts between background and object,
+    explaining fewer cells than the frame's camera."""
     x, y, dx, dy = _fit_points(x, y, dx, dy)
     if len(x) < MIN_POINTS:
         return start
     design = _design(x, y, start.center, start.scale)
-    matrix = _biweight_refit(design, np.stack((dx, dy), axis=1), start.matrix)
+    target = np.stack((dx, dy), axis=1)
+    matrix = _biweight_refit(design, target, start.matrix)
+    if _consensus(design, target, matrix) < _consensus(design, target, start.matrix):
+        return start
     return AffineCamera(matrix, start.center, start.scale)
+
+
+def _consensus(design: np.ndarray, target: np.ndarray, matrix: np.ndarray) -> int:
+    """How many rows of ``target`` the (2, 3) ``matrix`` predicts to within `MIN_SCALE`."""
+    residual = np.hypot(*(target - design @ matrix.T).T)
+    return int(np.count_nonzero(residual <= MIN_SCALE))
 
 
 def _biweight_refit(design: np.ndarray, target: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -8,8 +8,9 @@ Two camera models (`CAMERA_MODELS`):
   shake) fitted once per frame to all vectors as velocities (per frame of distance), then refined for each
   reference frame on the cells pointing into it (`global_motion.refine_camera_motion`: a Tukey-biweight
   refit started at the frame's camera scaled to that reference, which converges to the background near it
-  rather than to a large moving object), since the camera moves differently over 1 and over 3 frames of a
-  shaking hand and no velocity scaled by distance fits both; only where the reference's cells are enough
+  rather than to a large moving object, and kept only where it explains at least as many of those cells as
+  the scaled camera does), since the camera moves differently over 1 and over 3 frames of a shaking hand and
+  no velocity scaled by distance fits both; only where the reference's cells are enough
   (`MIN_GROUP_CELLS`) and spread over the frame (`MIN_GROUP_SPREAD` of its regions: a camera; a compact
   group may be mostly the moving object). A cell scores the length of its vector minus the camera's,
   divided by its reference distance: pixels per frame, comparable between references, lists and frames.

@@ -13,7 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import av
 import numpy as np
@@ -98,6 +98,8 @@ class DecodedFrame:
     index: int
     frame: av.VideoFrame
     is_reference: bool = True  # whether other pictures may be predicted from it (`h264_packets`)
+    # arrays computed from the frame once for every sampled frame that reads it, by what computed them
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_intra(self) -> bool:
@@ -142,6 +144,7 @@ class ArrayFrame:
 
     index: int
     pixels: np.ndarray
+    derived: dict = field(default_factory=dict, repr=False, compare=False)  # as `DecodedFrame.derived`
     is_intra = False
     is_anchor = True
     is_keyframe = False
@@ -152,8 +155,13 @@ class ArrayFrame:
         return 0
 
     def luma(self) -> np.ndarray:
-        weights = np.array(BT601_LUMA, dtype=np.float32)
-        return np.clip(self.pixels.astype(np.float32) @ weights + 0.5, 0, 255).astype(np.uint8)
+        """(H, W) uint8 BT.601 luma, converted once (every reader of the frame gets the same array)."""
+        luma = self.derived.get("luma")
+        if luma is None:
+            weights = np.array(BT601_LUMA, dtype=np.float32)
+            luma = np.clip(self.pixels.astype(np.float32) @ weights + 0.5, 0, 255).astype(np.uint8)
+            self.derived["luma"] = luma
+        return luma
 
     def rgb(self) -> np.ndarray:
         return self.pixels

@@ -365,11 +365,11 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
     recall 0.40 instead of 1.00 on the diagonal pan through HEVC). The first frame of a video has no previous
     frame: ``[]`` under block matching.
     """
-    def downsampled(luma: np.ndarray) -> np.ndarray:
-        return downsampled_luma(luma, downscale)
+    def downsampled(other) -> np.ndarray:
+        return _energy_luma(other, downscale)
 
     previous = nearby.get(1)
-    luma = downsampled(frame.luma())
+    luma = downsampled(frame)
     if use_codec and not frame.is_intra:
         vectors = frame.motion_vectors()
         if vectors is not None:
@@ -382,8 +382,8 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
             fields = codec_motion_fields(vectors, *luma.shape, distances, subpixel=subpixel, use_future=True,
                                          downscale=downscale)
             used = {int(d) for d in np.unique(distances) if d != 0} | ({1} & set(nearby))  # 1: the cut test
-            return FrameMotion(luma, fields, {d: downsampled(nearby[d].luma()) for d in used}, downscale)
-    references = {} if previous is None else {1: downsampled(previous.luma())}
+            return FrameMotion(luma, fields, {d: downsampled(nearby[d]) for d in used}, downscale)
+    references = {} if previous is None else {1: downsampled(previous)}
     measure_pixels = not use_codec or recipe.energy.intra_frame_energy == "pixel"
     if previous is None and measure_pixels:  # the video's first frame: no motion to measure
         return FrameMotion(luma, [], references, downscale)
@@ -391,6 +391,16 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
         return FrameMotion(luma, None, references, downscale)
     field = block_matching_field(frame.luma(), previous.luma()).downscaled(downscale)  # its own pyramid
     return FrameMotion(luma, [field], references, downscale)
+
+
+def _energy_luma(frame, downscale: int) -> np.ndarray:
+    """``frame``'s luma at the energy's resolution (`downsampled_luma`), computed once for all the sampled
+    frames that read it (a reference frame serves up to two; on any thread: a race computes it twice, alike)."""
+    key = ("energy luma", downscale)
+    luma = frame.derived.get(key)
+    if luma is None:
+        luma = frame.derived[key] = downsampled_luma(frame.luma(), downscale)
+    return luma
 
 
 # Chooses the decoded-frame indices to select from: (frame_count, fps or None) -> sorted (T,) int64 indices.
