@@ -443,3 +443,17 @@ def test_unknown_energy_choices_are_refused_by_name(name, value):
 
     with pytest.raises(OneVisionConfigError, match=name):
         OneVisionVideoProcessor(**{name: value})
+
+
+def test_sample_points_read_the_same_pixels_from_strided_decoder_rows_and_plain_arrays():
+    from onevision_hf.processors.reference_frames import _SamplePoints
+
+    rng = np.random.default_rng(3)
+    buffer = rng.integers(0, 256, (40, 72), dtype=np.uint8)  # rows padded past the width, as decoders lay them out
+    rows = np.clip(rng.integers(-2, 40, (50, 1)) + np.array([-3, -1, 1, 3]), 0, 39)
+    cols = np.clip(rng.integers(-2, 64, (50, 1)) + np.array([-3, -1, 1, 3]), 0, 63)
+    points = _SamplePoints(rows, cols)
+    for luma in (buffer[:, :64], np.ascontiguousarray(buffer[:, :64]), buffer[::-1, :64],  # negative: fancy index
+                 buffer[:, :64].astype(np.int32)):
+        expected = luma[rows[:, :, None], cols[:, None, :]].reshape(50, 16).astype(np.int16)
+        np.testing.assert_array_equal(points.read(luma), expected)
