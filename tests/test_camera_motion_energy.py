@@ -328,6 +328,38 @@ def test_an_intra_block_of_a_predicted_frame_is_scored_by_its_residual_alone():
     np.testing.assert_array_equal(energy["residual"][:32], energy["fused"][:32])  # predicted cells unchanged
 
 
+def test_the_residual_the_camera_explains_better_than_a_block_translation_is_the_cameras():
+    from onevision_hf.processors.codec_energy import compensated_residual
+    from onevision_hf.processors.frame_energy import lesser_per_cell
+    from onevision_hf.processors.pixel_motion import block_matching_field
+    from onevision_hf.processors.video_decoding import ArrayFrame
+
+    scene = render_scene(2, 144, 192, num_objects=1, object_size=32, speed=3.0, seed=5,
+                         camera=CameraMotion(rotation=1.0))
+    reference, current = (ArrayFrame(index, frame).luma() for index, frame in enumerate(scene.frames))
+    moving = np.asarray(scene.moving[1])
+    field = block_matching_field(current, reference)  # one translation per block: cannot follow the rotation
+    camera = FrameWideFit([field], *current.shape).camera_field(field)
+    by_vector = compensated_residual(current, [field], {1: reference})
+    by_camera = compensated_residual(current, [camera], {1: reference})
+    lesser = lesser_per_cell(by_vector, by_camera, field.cell)
+    rows, cols = field.dx.shape
+
+    def cell_sums(values):
+        padded = np.zeros((rows * field.cell, cols * field.cell))
+        padded[:values.shape[0], :values.shape[1]] = values
+        return padded.reshape(rows, field.cell, cols, field.cell).sum(axis=(1, 3))
+
+    assert (cell_sums(lesser) <= cell_sums(by_vector) + 1e-3).all()  # never more than the vectors leave
+    assert lesser[~moving].mean() < 0.8 * by_vector[~moving].mean()  # the rotation's share is taken out
+    assert by_camera[moving].mean() > 3 * lesser[moving].mean()  # the object keeps its own vector's residual
+    energy = {rule: frame_energy(current, [field], {1: reference},
+                                 EnergyRecipe(residual_prediction=rule, frame_background="keep"))
+              for rule in ("vectors", "vectors-or-camera")}
+    contrast = {rule: values[moving].mean() / values[~moving].mean() for rule, values in energy.items()}
+    assert contrast["vectors-or-camera"] > contrast["vectors"], contrast
+
+
 class _Frame:
     def __init__(self, index, kind):  # kind "I": a keyframe (IDR picture)
         self.index, self.is_anchor, self.is_keyframe = index, kind != "B", kind == "I"
@@ -437,7 +469,7 @@ def test_energy_runs_at_the_resolution_the_patches_need():
 
 
 @pytest.mark.parametrize("name, value", [("camera_model", "homography"), ("frame_background", "drop"),
-                                         ("energy_resolution", "half")])
+                                         ("energy_resolution", "half"), ("residual_prediction", "camera")])
 def test_unknown_energy_choices_are_refused_by_name(name, value):
     from onevision_hf.errors import OneVisionConfigError
 

@@ -2,8 +2,10 @@
 
 `EnergyRecipe` holds every knob of the fusion; `frame_energy` turns a frame's luma, its motion fields (codec
 vectors per list, or block matching) and the reference lumas they point into into an (H, W) map in [0, 1]:
-``motion_weight * motion + (1 - motion_weight) * residual``, each term normalised per frame. Two rules of
-the default preset refine it: a cell of a predicted frame with no vector in any list (an intra block) scores
+``motion_weight * motion + (1 - motion_weight) * residual``, each term normalised per frame. Three rules of
+the default preset refine it: a cell's residual is the lesser of its vector's and the camera's prediction
+(``residual_prediction="vectors-or-camera"``: what a block translation leaves of a rotation, a zoom or a
+shake is the camera's), a cell of a predicted frame with no vector in any list (an intra block) scores
 its residual alone (``vectorless_cells="residual"``: the codec found no reference to predict it from, which is
 no evidence that it stands still), and a cell the camera brought into view scores 0
 (``revealed_content="ignore"``: it is new to the codec because the frame moved, not because anything in it
@@ -36,6 +38,7 @@ FRAME_BACKGROUND_RULES = ("subtract", "keep")
 VECTORLESS_CELL_RULES = ("fused", "residual")
 REVEALED_CONTENT_RULES = ("keep", "ignore")
 UNUSED_LIST_RULES = ("keep", "drop")
+RESIDUAL_PREDICTIONS = ("vectors", "vectors-or-camera")
 CODING_BLOCK = 16  # video pixels per side of an H.264 macroblock, the unit an encoder codes intra
 BACKGROUND_BLOCK = 16  # pixels: the blocks whose median energy is a frame's background level
 CUT_THUMBNAIL = 32  # pixels averaged per thumbnail pixel for the scene-cut test
@@ -72,6 +75,12 @@ class EnergyRecipe:
         unused_list_vectors: ``"drop"`` the exported vectors of a list a B-frame block is not predicted from
             (`reference_frames.unused_list_vectors`: FFmpeg exports a (0, 0) vector of every list the macroblock
             uses for each of its partitions) or ``"keep"`` every exported vector (the released recipe read them).
+        residual_prediction: ``"vectors"``: a cell's residual is that of the prediction by its vector (the
+            released recipe's proxy of the decoder's residual); ``"vectors-or-camera"``: the lesser, per cell, of
+            that and the residual of the prediction by the camera's motion (`FrameWideFit.camera_field`; with
+            the ``"affine"`` camera model, else the vectors alone): what neither the codec's vector nor the
+            camera explains. A block translation cannot follow a rotation, a zoom or the sub-block
+            variations of a shaking camera; the residual it leaves on the background is the camera's.
         revealed_content: ``"ignore"`` cells the camera brought into view (`motion_energy.revealed_cells`: the
             camera's motion carries them out of every reference they are predicted from; new to the codec,
             not moving) or ``"keep"`` them (the released recipe).
@@ -90,6 +99,7 @@ class EnergyRecipe:
     energy_resolution: str = "patch"
     vectorless_cells: str = "residual"
     unused_list_vectors: str = "drop"
+    residual_prediction: str = "vectors-or-camera"
     revealed_content: str = "ignore"
 
 
@@ -148,6 +158,10 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
         fused = np.zeros((height, width), np.float32)
     if recipe.motion_weight < 1:
         residual = compensated_residual(luma, fields, references)
+        if recipe.residual_prediction == "vectors-or-camera" and recipe.motion_weight > 0 and camera_model == "affine":
+            camera_fields = [frame_wide.camera_field(field) for field in fields]
+            camera_residual = compensated_residual(luma, camera_fields, references)
+            residual = lesser_per_cell(residual, camera_residual, fields[0].cell)
         residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
         residual *= residual_weight
         fused += residual
@@ -158,6 +172,21 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
     if recipe.frame_background == "subtract":
         fused = subtract_background(fused)
     return fused
+
+
+def lesser_per_cell(first: np.ndarray, second: np.ndarray, cell: int) -> np.ndarray:
+    """(H, W) float32: each ``cell x cell`` cell's pixels from whichever of two (H, W) maps sums lower over it
+    (the first where they tie)."""
+    height, width = first.shape
+    rows, cols = -(-height // cell), -(-width // cell)
+
+    def cell_sums(values):
+        padded = np.zeros((rows * cell, cols * cell), np.float32)
+        padded[:height, :width] = values
+        return padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+
+    second_lower = np.repeat(np.repeat(cell_sums(second) < cell_sums(first), cell, 0), cell, 1)[:height, :width]
+    return np.where(second_lower, second, first)
 
 
 def subtract_background(energy: np.ndarray) -> np.ndarray:

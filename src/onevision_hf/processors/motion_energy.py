@@ -19,6 +19,7 @@ Cells covered by both lists score the mean of the two.
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def motion_magnitude(fields: Sequence[MotionField], height: int, width: int, cam
     frame_wide = frame_wide or FrameWideFit(fields, height, width)
     for field in fields:
         if camera_model == "affine":
-            speed = _affine_relative_speed(field, frame_wide, height, width)
+            speed = _affine_relative_speed(field, frame_wide)
         else:
             speed = _median_relative_length(field, camera_model == "median")
         total += np.where(field.covered, speed, 0)
@@ -64,12 +65,14 @@ def _cell_centres(field: MotionField) -> tuple[np.ndarray, np.ndarray]:
 
 
 class FrameWideFit:
-    """The camera's motion per frame of distance, fitted (once, when first asked) to every list's vectors
-    divided by their distance."""
+    """The camera's motion in one frame: its velocity per frame of distance, fitted (once, when first asked) to
+    every list's vectors divided by their distance, and per field the camera's displacement of each of its cells
+    into its reference (`camera_field`, computed once per field)."""
 
     def __init__(self, fields: Sequence[MotionField], height: int, width: int):
         self.fields, self.height, self.width = fields, height, width
         self._camera: AffineCamera | None = None
+        self._camera_fields: dict[int, tuple[MotionField, MotionField]] = {}  # id(field) -> (field, camera field)
 
     def velocity(self) -> AffineCamera:
         if self._camera is None:
@@ -85,29 +88,43 @@ class FrameWideFit:
                                              self.width)
         return self._camera
 
+    def camera_field(self, field: MotionField) -> MotionField:
+        """``field`` with each covered cell's vector replaced by the camera's displacement of the cell into the
+        same reference: the frame's velocity times the distance, refined per reference where its cells allow
+        (`refine_camera_motion`; only where they are enough, `MIN_GROUP_CELLS`, and spread over the frame,
+        `MIN_GROUP_SPREAD`: a camera, not an object); 0 on cells without a vector."""
+        cached = self._camera_fields.get(id(field))
+        if cached is None:
+            cached = self._camera_fields[id(field)] = (field, self._camera_displacements(field))
+        return cached[1]
 
-def _affine_relative_speed(field: MotionField, frame_wide: FrameWideFit, height: int, width: int) -> np.ndarray:
-    """(rows, cols) float32 |vector - camera| / |distance| for the covered cells of ``field``."""
+    def _camera_displacements(self, field: MotionField) -> MotionField:
+        covered = field.covered & (field.distances() != 0)
+        camera_dx, camera_dy = np.zeros(field.dx.shape, np.float32), np.zeros(field.dx.shape, np.float32)
+        if covered.any():
+            x, y = (values[covered] for values in _cell_centres(field))
+            dx, dy = field.dx[covered], field.dy[covered]
+            distance = field.distances()[covered].astype(np.float32)
+            velocity_dx, velocity_dy = self.velocity().displacement(x, y)  # per frame of distance
+            own_dx, own_dy = velocity_dx * distance, velocity_dy * distance
+            groups, sizes = np.unique(distance, return_counts=True)
+            for d, size in zip(groups, sizes):
+                group = distance == d
+                if size < MIN_GROUP_CELLS or _spread(x[group], y[group], self.height, self.width) < MIN_GROUP_SPREAD:
+                    continue
+                camera = refine_camera_motion(x[group], y[group], dx[group], dy[group], self.velocity().scaled(d))
+                own_dx[group], own_dy[group] = camera.displacement(x[group], y[group])
+            camera_dx[covered], camera_dy[covered] = own_dx, own_dy
+        return replace(field, dx=camera_dx, dy=camera_dy)
+
+
+def _affine_relative_speed(field: MotionField, frame_wide: FrameWideFit) -> np.ndarray:
+    """(rows, cols) float32 |vector - camera| / |distance| for the covered cells of ``field`` (0 elsewhere)."""
     covered = field.covered & (field.distances() != 0)
+    camera = frame_wide.camera_field(field)
     speed = np.zeros(field.dx.shape, np.float32)
-    if not covered.any():
-        return speed
-    x, y = (values[covered] for values in _cell_centres(field))
-    dx, dy = field.dx[covered], field.dy[covered]
-    distance = field.distances()[covered].astype(np.float32)
-    camera_dx, camera_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
-    error = np.hypot(dx - camera_dx * distance, dy - camera_dy * distance)
-    groups, sizes = np.unique(distance, return_counts=True)
-    for d, size in zip(groups, sizes):
-        if size < MIN_GROUP_CELLS:
-            continue
-        group = distance == d
-        if _spread(x[group], y[group], height, width) < MIN_GROUP_SPREAD:
-            continue
-        camera = refine_camera_motion(x[group], y[group], dx[group], dy[group], frame_wide.velocity().scaled(d))
-        own_dx, own_dy = camera.displacement(x[group], y[group])
-        error[group] = np.hypot(dx[group] - own_dx, dy[group] - own_dy)
-    speed[covered] = error / np.abs(distance)
+    error = np.hypot(field.dx[covered] - camera.dx[covered], field.dy[covered] - camera.dy[covered])
+    speed[covered] = error / np.abs(field.distances()[covered].astype(np.float32))
     return speed
 
 

@@ -10,8 +10,8 @@
   sub-pixel vectors of both lists, a robust affine camera model, normalisation floors that keep near-static
   frames quiet, I-frames measured by block matching against the previous frame, the frame-background budget
   rule, energy at the resolution the patches need, B-frame vectors of a list their block does not use
-  dropped, intra blocks of predicted frames scored by their residual alone, content the camera brought into
-  view ignored.
+  dropped, intra blocks of predicted frames scored by their residual alone, a cell's residual the lesser of
+  its vector's and the camera's prediction, content the camera brought into view ignored.
 """
 
 from ..errors import OneVisionInputError
@@ -42,6 +42,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "energy_resolution": "full",
         "vectorless_cells": "fused",
         "unused_list_vectors": "keep",
+        "residual_prediction": "vectors",
         "revealed_content": "keep",
     },
     "default": {
@@ -69,6 +70,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "energy_resolution": "patch",
         "vectorless_cells": "residual",
         "unused_list_vectors": "drop",
+        "residual_prediction": "vectors-or-camera",
         "revealed_content": "ignore",
     },
 }
