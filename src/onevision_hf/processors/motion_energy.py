@@ -14,6 +14,8 @@ Two camera models (`CAMERA_MODELS`):
   (`MIN_GROUP_CELLS`) and spread over the frame (`MIN_GROUP_SPREAD` of its regions: a camera; a compact
   group may be mostly the moving object). A cell scores the length of its vector minus the camera's,
   divided by its reference distance: pixels per frame, comparable between references, lists and frames.
+  The camera's displacement of every cell (`FrameWideFit.camera_field`) is also what the residual's
+  camera prediction reads (`frame_energy`, ``residual_prediction``).
 
 Cells covered by both lists score the mean of the two.
 """
