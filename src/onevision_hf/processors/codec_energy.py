@@ -228,12 +228,13 @@ def _frame_prediction(references: Sequence[np.ndarray], shifts: CellShifts, rows
     return prediction.reshape(rows * cell, cols * cell)
 
 
-def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
-                         references: Mapping[int, np.ndarray]) -> np.ndarray:
+def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],
+                         unpredicted_highpass: bool = True) -> np.ndarray:
     """(H, W) float32 |Y - prediction|: each covered cell predicted from the reference its distance names, by
     the first field (list) covering it (a bi-predicted block's past prediction stands for the average of
     both: each is a good prediction on its own, and it halves the work); cells no list predicts get high-pass
-    energy.
+    energy, or +inf with ``unpredicted_highpass=False`` (for a caller that takes per cell the lesser of two
+    residuals and has those cells' high-pass energy already).
 
     Works in the frame's layout: every predicted cell, whatever its reference, in one gather per tap."""
     height, width = luma.shape
@@ -243,7 +244,7 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     references = {d: references[d] for d in used if d in references}  # the planes to pad and stack
     shifts = _first_list_shifts(fields, references)
     if shifts is None:
-        return highpass_energy(luma)
+        return highpass_energy(luma) if unpredicted_highpass else np.full(luma.shape, np.inf, np.float32)
     cell, cols = shifts.cell, shifts.cols
     rows = fields[0].dx.shape[0]
     planes = [references[d] for d in sorted(references)]
@@ -253,7 +254,8 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     if len(intra):
         intra_y, intra_x = np.divmod(intra, cols)
         cells = residual.reshape(rows, cell, cols, cell)  # a view: (cell row, pixel row, cell column, pixel column)
-        cells[intra_y, :, intra_x, :] = _cell_highpass(luma, intra_y, intra_x, cell).transpose(2, 0, 1)
+        cells[intra_y, :, intra_x, :] = (_cell_highpass(luma, intra_y, intra_x, cell).transpose(2, 0, 1)
+                                         if unpredicted_highpass else np.inf)
     return np.ascontiguousarray(residual[:height, :width])
 
 

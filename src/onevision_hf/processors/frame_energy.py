@@ -160,7 +160,7 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
         residual = compensated_residual(luma, fields, references)
         if recipe.residual_prediction == "vectors-or-camera" and recipe.motion_weight > 0 and camera_model == "affine":
             camera_fields = [frame_wide.camera_field(field) for field in fields]
-            camera_residual = compensated_residual(luma, camera_fields, references)
+            camera_residual = compensated_residual(luma, camera_fields, references, unpredicted_highpass=False)
             residual = lesser_per_cell(residual, camera_residual, fields[0].cell)
         residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
         residual *= residual_weight
@@ -178,15 +178,26 @@ def lesser_per_cell(first: np.ndarray, second: np.ndarray, cell: int) -> np.ndar
     """(H, W) float32: each ``cell x cell`` cell's pixels from whichever of two (H, W) maps sums lower over it
     (the first where they tie)."""
     height, width = first.shape
-    rows, cols = -(-height // cell), -(-width // cell)
+    second_lower = _cell_sums(second, cell) < _cell_sums(first, cell)
+    return np.where(np.repeat(np.repeat(second_lower, cell, 0), cell, 1)[:height, :width], second, first)
 
-    def cell_sums(values):
+
+def _cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
+    """(ceil(H / cell), ceil(W / cell)) float32 sums of the ``cell x cell`` cells of an (H, W) map (zero-padded),
+    by strided adds (several times faster than a 4-D reduction)."""
+    height, width = values.shape
+    rows, cols = -(-height // cell), -(-width // cell)
+    if (rows * cell, cols * cell) != (height, width):
         padded = np.zeros((rows * cell, cols * cell), np.float32)
         padded[:height, :width] = values
-        return padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-
-    second_lower = np.repeat(np.repeat(cell_sums(second) < cell_sums(first), cell, 0), cell, 1)[:height, :width]
-    return np.where(second_lower, second, first)
+        values = padded
+    column_sums = values[:, 0::cell].astype(np.float32)
+    for column in range(1, cell):
+        column_sums += values[:, column::cell]
+    sums = column_sums[0::cell].copy()
+    for row in range(1, cell):
+        sums += column_sums[row::cell]
+    return sums
 
 
 def subtract_background(energy: np.ndarray) -> np.ndarray:
