@@ -120,8 +120,10 @@ class DecodedFrame:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the decoded planes this frame holds (kept alive while it is referenced)."""
-        return sum(plane.buffer_size for plane in self.frame.planes)
+        """Bytes of the decoded planes and the `derived` arrays this frame holds (kept alive while it is
+        referenced; a derived view of a plane counts twice: an upper bound)."""
+        return (sum(plane.buffer_size for plane in self.frame.planes)
+                + sum(array.nbytes for array in self.derived.values()))
 
     def luma(self) -> np.ndarray:
         return frame_luma(self.frame)
