@@ -189,8 +189,7 @@ def _confident(cost: np.ndarray) -> np.ndarray:
 class _SamplePoints:
     """The 4 x 4 sample points (rows (n, 4) x columns (n, 4)) of n blocks, read from (H, W) lumas in place (a
     strided view of the decoder's buffer is not copied): as flat offsets into the luma's rows, computed once per
-    row stride and read with one `take` per luma (several times faster than 2-D fancy indexing; the same
-    pixels)."""
+    row stride and read with one `take` per luma instead of 2-D fancy indexing (the same pixels)."""
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray):
         self.rows, self.cols = rows, cols
