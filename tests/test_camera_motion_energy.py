@@ -8,7 +8,7 @@ from onevision_hf import OneVisionVideoProcessor
 from onevision_hf.processors.codec_energy import MotionField, codec_motion_fields, compensated_residual
 from onevision_hf.processors.frame_energy import EnergyRecipe, frame_energy, is_scene_cut, subtract_background
 from onevision_hf.processors.global_motion import AffineCamera, fit_camera_motion, refine_camera_motion, translation
-from onevision_hf.processors.motion_energy import FrameWideFit, motion_magnitude, revealed_cells
+from onevision_hf.processors.motion_energy import FrameWideFit, motion_magnitude, revealed_cells, revealed_pixels
 from onevision_hf.processors.reference_frames import (
     FUTURE_WINDOW,
     PAST_WINDOW,
@@ -310,6 +310,31 @@ def test_content_the_camera_brings_into_view_is_told_from_the_rest():
     np.testing.assert_array_equal(revealed(panned), x + 6.0 >= width)  # cell by cell: its centre only
 
 
+def test_a_strip_narrower_than_half_a_cell_is_revealed_pixel_by_pixel():
+    height, width, cell = 64, 96, 4
+    rows, cols = height // cell, width // cell
+    ones = np.ones((rows, cols), np.float32)
+    field = MotionField(0.5 * ones, 1.5 * ones, np.ones((rows, cols), bool), cell, np.full((rows, cols), 3, np.int16))
+    frame_wide = FrameWideFit([field], height, width)  # a diagonal pan of (0.5, 1.5) px per 3 frames
+    assert not revealed_cells([field], frame_wide, height, width).any()  # no cell centre leaves the frame
+    pixels = revealed_pixels([field], frame_wide, height, width)
+    expected = np.zeros((height, width), bool)
+    expected[-2:] = True  # rows 62 and 63 reach 1.5 px below: row 62's lower edge at 64.5, row 61's at 63.5
+    expected[:, -1] = True  # the last column's right edge at 96.5
+    np.testing.assert_array_equal(pixels, expected)
+    rng = np.random.default_rng(8)
+    reference = _texture(rng, height + 8, width + 8)
+    current = reference[1:1 + height, 1:1 + width].copy()  # the camera moved 1 px right and down over 3 frames
+    current[8:24, 8:24] = _texture(rng, 16, 16)  # something moved
+    field = MotionField(ones, ones, np.ones((rows, cols), bool), cell, np.full((rows, cols), 3, np.int16))
+    energy = frame_energy(current, [field], {3: reference[:height, :width]}, EnergyRecipe(frame_background="keep"))
+    kept = frame_energy(current, [field], {3: reference[:height, :width]},
+                        EnergyRecipe(frame_background="keep", revealed_content="keep"))
+    assert kept[-1].mean() > 0.1 and kept[:, -1].mean() > 0.1  # the strips the camera brought into view
+    assert not energy[-1].any() and not energy[:, -1].any()
+    np.testing.assert_array_equal(energy[:-1, :-1], kept[:-1, :-1])  # the rest as it was
+
+
 def test_an_intra_block_of_a_predicted_frame_is_scored_by_its_residual_alone():
     rng = np.random.default_rng(6)
     height, width, cell = 96, 128, 4
@@ -438,7 +463,7 @@ def test_a_frame_whose_compensation_fails_cannot_swallow_the_budget():
     shares = {}
     for rule in ("subtract", "keep"):
         processor = OneVisionVideoProcessor(num_frames=12, keep_first_frame=False, budget=120,
-                                            frame_background=rule)
+                                            frame_background=rule, revealed_content="keep")  # the budget rule alone
         shares[rule] = processor.select(frames).patch_mask().sum(axis=(1, 2))[6] / 120
     assert shares["subtract"] <= 0.1, shares  # about its object's share (1/11 of the moving patches)
     assert shares["keep"] >= 2 * shares["subtract"], shares  # the released rule ranks the noise as it is

@@ -7,12 +7,12 @@ the default preset refine it: a cell's residual is the lesser of its vector's an
 (``residual_prediction="vectors-or-camera"``: what a block translation leaves of a rotation, a zoom or a
 shake is the camera's), a cell of a predicted frame with no vector in any list (an intra block) scores
 its residual alone (``vectorless_cells="residual"``: the codec found no reference to predict it from, which is
-no evidence that it stands still), and a cell the camera brought into view scores 0
+no evidence that it stands still), and a cell or pixel the camera brought into view scores 0
 (``revealed_content="ignore"``: it is new to the codec because the frame moved, not because anything in it
-did; `motion_energy.revealed_cells`). Before any of it, a B-frame block's exported vector of a list the block
-does not use (FFmpeg's export writes the stored (0, 0) of an unused list for every partition of a macroblock
-that uses the list somewhere) is dropped (``unused_list_vectors="drop"``: its motion and its prediction are
-of unrelated pixels).
+did; `motion_energy.revealed_cells`, `motion_energy.revealed_pixels`). Before any of it, a B-frame block's
+exported vector of a list the block does not use (FFmpeg's export writes the stored (0, 0) of an unused list
+for every partition of a macroblock that uses the list somewhere) is dropped (``unused_list_vectors="drop"``:
+its motion and its prediction are of unrelated pixels).
 
 The budget rule (``frame_background="subtract"``): a frame's energy keeps only what stands out of the frame
 itself. What is high everywhere in a frame (a compensation that failed, the quality jump of an I-frame, the
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .codec_energy import MotionField, compensated_residual, normalize_energy
-from .motion_energy import FrameWideFit, motion_magnitude, revealed_cells
+from .motion_energy import FrameWideFit, motion_magnitude, revealed_cells, revealed_pixels
 
 INTRA_FRAME_POLICIES = ("highpass", "zero", "pixel")
 ENERGY_RESOLUTIONS = ("full", "patch")
@@ -81,9 +81,10 @@ class EnergyRecipe:
             the ``"affine"`` camera model, else the vectors alone): what neither the codec's vector nor the
             camera explains. A block translation cannot follow a rotation, a zoom or the sub-block
             variations of a shaking camera; the residual it leaves on the background is the camera's.
-        revealed_content: ``"ignore"`` cells the camera brought into view (`motion_energy.revealed_cells`: the
-            camera's motion carries them out of every reference they are predicted from; new to the codec,
-            not moving) or ``"keep"`` them (the released recipe).
+        revealed_content: ``"ignore"`` cells and pixels the camera brought into view
+            (`motion_energy.revealed_cells`, `motion_energy.revealed_pixels`: the camera's motion carries
+            them out of every reference they are predicted from; new to the codec, not moving) or ``"keep"``
+            them (the released recipe).
     """
 
     subpixel_vectors: bool = True
@@ -167,8 +168,9 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
         fused += residual
     if recipe.revealed_content == "ignore" and recipe.motion_weight > 0:
         coding_block = max(1, CODING_BLOCK // (fields[0].cell * downscale))  # cells per macroblock side
-        revealed = revealed_cells(motion_fields, frame_wide, height, width, coding_block)
-        fused[fields[0].to_pixels(revealed, height, width)] = 0
+        revealed = fields[0].to_pixels(revealed_cells(motion_fields, frame_wide, height, width, coding_block),
+                                       height, width)
+        fused[revealed | revealed_pixels(motion_fields, frame_wide, height, width)] = 0
     if recipe.frame_background == "subtract":
         fused = subtract_background(fused)
     return fused

@@ -145,23 +145,48 @@ def revealed_cells(fields: Sequence[MotionField], frame_wide: FrameWideFit, heig
     block) is also revealed where another cell of its ``coding_block`` x ``coding_block``-cell coding block
     is: the encoder coded the whole block intra because of the part that came into view."""
     x, y = _cell_centres(fields[0])
-    velocity_dx, velocity_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
-    in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
-    covered = np.logical_or.reduce([field.covered for field in in_use]) if in_use else None
-    revealed = np.zeros(fields[0].dx.shape, bool)
-    applied = np.zeros(fields[0].dx.shape, bool)
-    for field in in_use:
-        distance = field.distances().astype(np.float32)
-        used = distance[field.covered & (distance != 0)]
-        distance = np.where(field.covered & (distance != 0), distance, used[np.argmin(np.abs(used))])
-        source_x, source_y = x + velocity_dx * distance, y + velocity_dy * distance
-        outside = (source_x < 0) | (source_x >= width) | (source_y < 0) | (source_y >= height)
-        applies = field.covered | ~covered
-        revealed = np.where(applies, np.where(applied, revealed & outside, outside), revealed)
-        applied |= applies
+    revealed, covered = _carried_out(fields, frame_wide, x, y, height, width, lambda cells: cells)
     if coding_block > 1 and covered is not None:
         revealed |= ~covered & _block_any(revealed, coding_block)
     return revealed
+
+
+def revealed_pixels(fields: Sequence[MotionField], frame_wide: FrameWideFit, height: int, width: int) -> np.ndarray:
+    """(height, width) bool: `revealed_cells`' test for every pixel's whole footprint instead of its cell's
+    centre: the pixels the camera's motion carries even partly out of the frame (a pixel of a downsampled
+    luma averages several video pixels; one of them new spoils its prediction). It finds the strip the camera
+    brought into view where that is narrower than half a cell (a slow pan against a distant reference: a few
+    pixels along a whole edge of the frame, which the cell test leaves in)."""
+    x = np.broadcast_to(np.arange(width, dtype=np.float32) + np.float32(0.5), (height, width))
+    y = np.broadcast_to((np.arange(height, dtype=np.float32) + np.float32(0.5))[:, None], (height, width))
+    return _carried_out(fields, frame_wide, x, y, height, width,
+                        lambda cells: fields[0].to_pixels(cells, height, width), margin=0.5)[0]
+
+
+def _carried_out(fields: Sequence[MotionField], frame_wide: FrameWideFit, x: np.ndarray, y: np.ndarray,
+                 height: int, width: int, spread, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Whether the camera's motion carries each point (x, y) out of the (height, width) frame, or closer than
+    ``margin`` to its edge, in every list that applies to it (its cell's, by ``spread``: a (rows, cols)
+    per-cell array -> one per point), and the per-point coverage by any list in use (None when no list is)."""
+    velocity_dx, velocity_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
+    in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
+    covered = spread(np.logical_or.reduce([field.covered for field in in_use])) if in_use else None
+    revealed = np.zeros(x.shape, bool)
+    applied = np.zeros(x.shape, bool)
+    for field in in_use:
+        distance = field.distances().astype(np.float32)
+        used = distance[field.covered & (distance != 0)]
+        distance = spread(np.where(field.covered & (distance != 0), distance, used[np.argmin(np.abs(used))]))
+        source_x, source_y = x + velocity_dx * distance, y + velocity_dy * distance
+        if margin:  # a footprint reaching past the edge
+            outside = ((source_x < margin) | (source_x > width - margin) | (source_y < margin)
+                       | (source_y > height - margin))
+        else:  # a point at or past the edge
+            outside = (source_x < 0) | (source_x >= width) | (source_y < 0) | (source_y >= height)
+        applies = spread(field.covered) | ~covered
+        revealed = np.where(applies, np.where(applied, revealed & outside, outside), revealed)
+        applied |= applies
+    return revealed, covered
 
 
 def _block_any(cells: np.ndarray, block: int) -> np.ndarray:
