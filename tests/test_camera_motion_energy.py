@@ -514,3 +514,28 @@ def test_sample_points_read_the_same_pixels_from_strided_decoder_rows_and_plain_
                  buffer[:, :64].astype(np.int32)):
         expected = luma[rows[:, :, None], cols[:, None, :]].reshape(50, 16).astype(np.int16)
         np.testing.assert_array_equal(points.read(luma), expected)
+
+
+def test_revealed_pixels_on_the_border_band_equal_the_test_on_every_pixel():
+    # the band the camera's largest displacement can carry out is all that is tested: a zooming, rotating camera
+    # with past and future references must reveal exactly the pixels the per-pixel test over the frame finds
+    from onevision_hf.processors.motion_energy import _carried_out
+
+    height, width, cell = 48, 80, 4
+    rows, cols = height // cell, width // cell
+    cy, cx = np.mgrid[0:rows, 0:cols]
+    x, y = (cx + 0.5) * cell - width / 2, (cy + 0.5) * cell - height / 2
+    fields = []
+    for sign in (1, -1):
+        distance = np.full((rows, cols), sign * (2 if sign > 0 else 1), np.int16)
+        dx = (sign * (0.06 * x - 0.03 * y + 1.5)).astype(np.float32)
+        dy = (sign * (0.03 * x + 0.06 * y - 0.7)).astype(np.float32)
+        covered = np.random.default_rng(3 + sign).random((rows, cols)) < 0.7
+        fields.append(MotionField(dx, dy, covered, cell, distance))
+    frame_wide = FrameWideFit(fields, height, width)
+    py, px = np.indices((height, width)).reshape(2, -1)
+    everywhere = _carried_out(fields, frame_wide, px + np.float32(0.5), py + np.float32(0.5),
+                              (py // cell, px // cell), height, width, margin=0.5)[0].reshape(height, width)
+    banded = revealed_pixels(fields, frame_wide, height, width)
+    assert everywhere.any() and not everywhere.all()
+    np.testing.assert_array_equal(banded, everywhere)

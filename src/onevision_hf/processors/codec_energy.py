@@ -173,6 +173,38 @@ class CellShifts:
     cell: int
 
 
+@dataclass(frozen=True)
+class ReferencePlanes:
+    """The reference lumas a frame's cells are predicted from, ready for the prediction's gathers: their signed
+    distances in ascending order and the planes, in that order, edge-padded by one pixel and stacked as one flat
+    float32 array (built once per frame, read by every prediction of it: by the vectors and by the camera)."""
+
+    distances: np.ndarray  # (R,) int16 ascending
+    flat: np.ndarray  # (R * (height + 2) * (width + 2),) float32
+    height: int
+    width: int
+
+    @classmethod
+    def of(cls, references: Mapping[int, np.ndarray]) -> "ReferencePlanes":
+        """From equal (H, W) lumas by signed distance."""
+        order = sorted(references)
+        height, width = references[order[0]].shape if order else (0, 0)
+        stacked = np.empty((len(order), height + 2, width + 2), np.float32)
+        for plane, distance in zip(stacked, order):
+            plane[1:-1, 1:-1] = references[distance]
+            plane[0, 1:-1], plane[-1, 1:-1] = plane[1, 1:-1], plane[-2, 1:-1]
+            plane[:, 0], plane[:, -1] = plane[:, 1], plane[:, -2]
+        return cls(np.array(order, np.int16), stacked.reshape(-1), height, width)
+
+    @classmethod
+    def for_fields(cls, fields: Sequence[MotionField], references: Mapping[int, np.ndarray]) -> "ReferencePlanes":
+        """Those of ``references`` some cell of ``fields`` is predicted from."""
+        used = set()
+        for field in fields:
+            used.update(int(d) for d in np.unique(field.distances()[field.covered]))
+        return cls.of({d: references[d] for d in used if d in references})
+
+
 def compensated_prediction(reference: np.ndarray, field: MotionField) -> np.ndarray:
     """(H, W) float32 prediction of the current frame: the reference luma sampled (bilinearly) at x + dx, y + dy,
     sample positions outside the frame clamped to its edge."""
@@ -180,55 +212,60 @@ def compensated_prediction(reference: np.ndarray, field: MotionField) -> np.ndar
     count = rows * cols
     shifts = CellShifts(np.arange(count), field.dx.reshape(-1), field.dy.reshape(-1), np.zeros(count, np.intp),
                         cols, field.cell)
-    return _frame_prediction([reference], shifts, rows)[:reference.shape[0], :reference.shape[1]]
+    return _frame_prediction(ReferencePlanes.of({1: reference}), shifts, rows)[:reference.shape[0], :reference.shape[1]]
 
 
-def _frame_prediction(references: Sequence[np.ndarray], shifts: CellShifts, rows: int) -> np.ndarray:
+def _frame_prediction(references: ReferencePlanes, shifts: CellShifts, rows: int) -> np.ndarray:
     """(rows * cell, cols * cell) float32 `compensated_prediction` of the cell grid, each listed cell from its own
-    plane of ``references`` (equal (H, W) lumas); unlisted cells hold the unshifted first plane (the caller
-    overwrites them).
+    plane of ``references``; unlisted cells hold the unshifted first plane (the caller overwrites them).
 
     All pixels of a cell share its displacement, so its whole-pixel shift and bilinear weights are per cell:
     pixel (i, j) of a cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on (one tap without
-    fractions), gathered at once in the frame's layout from the references stacked, each tap's row and column
-    clamped to the frame (what edge padding reads); then the horizontal and the vertical interpolation, as
+    fractions), gathered at once in the frame's layout from the references stacked and edge-padded by one
+    pixel, each pixel's first tap clamped to one pixel around the frame (so that every tap reads what clamping
+    it to the frame reads); then the horizontal and the vertical interpolation, as
     ``near * (1 - frac) + far * frac`` in float32.
     """
-    height, width = references[0].shape
+    height, width, flat = references.height, references.width, references.flat
     cell, cols = shifts.cell, shifts.cols
-    flat = np.stack(references).reshape(-1)  # (R * H * W) in the references' dtype; taps become float32 once read
+    stride = width + 2  # a padded plane's row
     dx, dy = np.zeros(rows * cols, np.float32), np.zeros(rows * cols, np.float32)
     plane = np.zeros(rows * cols, np.intp)
     dx[shifts.cells], dy[shifts.cells], plane[shifts.cells] = shifts.dx, shifts.dy, shifts.plane
     shift_x, shift_y = np.floor(dx), np.floor(dy)  # whole-pixel part
-    frac_x = (dx - shift_x).reshape(rows, 1, cols, 1)
-    frac_y = (dy - shift_y).reshape(rows, 1, cols, 1)
+    # each cell's fractions repeated along its pixel columns, (rows, 1, cols * cell): the products broadcast over
+    # a cell's pixel rows only, with long inner loops
+    frac_x = np.repeat((dx - shift_x).reshape(rows, cols), cell, axis=1)[:, None, :]
+    frac_y = np.repeat((dy - shift_y).reshape(rows, cols), cell, axis=1)[:, None, :]
     span = np.arange(cell)
     top = (np.arange(rows)[:, None] * cell + shift_y.reshape(rows, cols).astype(np.intp))  # (rows, cols)
     left = (np.arange(cols)[None, :] * cell + shift_x.reshape(rows, cols).astype(np.intp))
-    first_rows = (top[:, None, :] + span[None, :, None])[..., None]  # (rows, cell, cols, 1)
-    first_cols = (left[:, :, None] + span)[:, None]  # (rows, 1, cols, cell)
-    planes = (plane.reshape(rows, cols) * (height * width))[:, None, :, None]
+    first_rows = np.clip(top[:, None, :] + span[None, :, None], -1, height - 1)[..., None] + 1  # (rows, cell, cols, 1)
+    first_cols = np.clip(left[:, :, None] + span, -1, width - 1)[:, None] + 1  # (rows, 1, cols, cell)
+    planes = (plane.reshape(rows, cols) * ((height + 2) * stride))[:, None, :, None]
+    first = planes + first_rows * stride
+    first = first + first_cols  # (rows, cell, cols, cell) flat index of each pixel's first tap
 
-    def taps(down: int, right: int) -> np.ndarray:
-        index = (planes + np.clip(first_rows + down, 0, height - 1) * width
-                 + np.clip(first_cols + right, 0, width - 1))
+    first = first.reshape(rows, cell, cols * cell)
+
+    def taps(offset: int) -> np.ndarray:
         # indices are in range by construction: mode "clip" only skips numpy's bounds check
-        return np.take(flat, index, mode="clip").astype(np.float32)
+        return np.take(flat, first + offset if offset else first, mode="clip")
 
     fractional_x, fractional_y = bool(frac_x.any()), bool(frac_y.any())
 
-    def tap_row(down: int) -> np.ndarray:
-        near = taps(down, 0)
-        return near * (1 - frac_x) + taps(down, 1) * frac_x if fractional_x else near
+    def tap_row(offset: int) -> np.ndarray:
+        near = taps(offset)
+        return near * (1 - frac_x) + taps(offset + 1) * frac_x if fractional_x else near
 
     prediction = tap_row(0)
     if fractional_y:
-        prediction = prediction * (1 - frac_y) + tap_row(1) * frac_y
+        prediction = prediction * (1 - frac_y) + tap_row(stride) * frac_y
     return prediction.reshape(rows * cell, cols * cell)
 
 
-def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],
+def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
+                         references: Mapping[int, np.ndarray] | ReferencePlanes,
                          unpredicted_highpass: bool = True) -> np.ndarray:
     """(H, W) float32 |Y - prediction|: each covered cell predicted from the reference its distance names, by
     the first field (list) covering it (a bi-predicted block's past prediction stands for the average of
@@ -236,21 +273,26 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField], refere
     energy, or +inf with ``unpredicted_highpass=False`` (for a caller that takes per cell the lesser of two
     residuals and has those cells' high-pass energy already).
 
-    Works in the frame's layout: every predicted cell, whatever its reference, in one gather per tap."""
+    Works in the frame's layout: every predicted cell, whatever its reference, in one gather per tap.
+    ``references``: the lumas by signed distance, or their `ReferencePlanes` (a caller predicting one frame
+    twice builds them once)."""
     height, width = luma.shape
-    used = set()
-    for field in fields:
-        used.update(int(d) for d in np.unique(field.distances()[field.covered]))
-    references = {d: references[d] for d in used if d in references}  # the planes to pad and stack
+    if not isinstance(references, ReferencePlanes):
+        references = ReferencePlanes.for_fields(fields, references)
     shifts = _first_list_shifts(fields, references)
     if shifts is None:
         return highpass_energy(luma) if unpredicted_highpass else np.full(luma.shape, np.inf, np.float32)
     cell, cols = shifts.cell, shifts.cols
     rows = fields[0].dx.shape[0]
-    planes = [references[d] for d in sorted(references)]
-    padded = np.pad(luma, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
-    residual = np.abs(padded.astype(np.float32) - _frame_prediction(planes, shifts, rows))
-    intra = np.setdiff1d(np.arange(rows * cols), shifts.cells, assume_unique=True)
+    padded = luma
+    if (rows * cell, cols * cell) != (height, width):
+        padded = np.pad(luma, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
+    residual = _frame_prediction(references, shifts, rows)
+    residual -= padded
+    residual = np.abs(residual, out=residual)
+    unpredicted = np.ones(rows * cols, bool)
+    unpredicted[shifts.cells] = False
+    intra = np.flatnonzero(unpredicted)
     if len(intra):
         intra_y, intra_x = np.divmod(intra, cols)
         cells = residual.reshape(rows, cell, cols, cell)  # a view: (cell row, pixel row, cell column, pixel column)
@@ -259,13 +301,12 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField], refere
     return np.ascontiguousarray(residual[:height, :width])
 
 
-def _first_list_shifts(fields: Sequence[MotionField], references: Mapping[int, np.ndarray]) -> CellShifts | None:
+def _first_list_shifts(fields: Sequence[MotionField], references: ReferencePlanes) -> CellShifts | None:
     """The `CellShifts` of every cell some field covers with a vector into a known reference: from the first
     field whose vector keeps the cell inside the reference frame, else from the first field (a prediction read
     past the frame's edge is clamped edge pixels, not what the decoder predicted from the other list); planes
-    index ``sorted(references)``. None when no cell is predicted."""
-    known = np.array(sorted(references), np.int16)
-    height, width = next(iter(references.values())).shape if references else (0, 0)
+    index ``references.distances``. None when no cell is predicted."""
+    known, height, width = references.distances, references.height, references.width
     taken = np.zeros(fields[0].dx.size, bool)
     parts = []
     for inside_only in (True, False):
@@ -304,13 +345,19 @@ def exact_percentile(values: np.ndarray, percentile: float) -> float:
     """``np.percentile(values, percentile)`` (linear method, no NaNs), bit for bit, at a fraction of its cost.
 
     The two order statistics around numpy's virtual index come from `_neighbouring_order_statistics`; numpy's
-    own interpolation then runs on them, with the same weight.
+    own interpolation (`numpy.lib._function_base_impl._lerp`: from the nearer end, in the values' dtype) then
+    runs on them, with the same weight.
     """
     flat = values.reshape(-1)
     position = (flat.size - 1) * (percentile / 100)  # numpy's virtual index
     lower = min(int(position), flat.size - 1)
-    neighbours = np.array(_neighbouring_order_statistics(flat, lower), dtype=flat.dtype)
-    return float(np.quantile(neighbours, position - lower))
+    real = flat.dtype.type if flat.dtype.kind == "f" else np.float64  # the dtype numpy interpolates in
+    below, above = (real(value) for value in _neighbouring_order_statistics(flat, lower))
+    weight = position - lower
+    difference = above - below
+    if weight >= 0.5:
+        return float(above - difference * real(1 - weight))
+    return float(below + difference * real(weight))
 
 
 def _neighbouring_order_statistics(flat: np.ndarray, rank: int) -> tuple:

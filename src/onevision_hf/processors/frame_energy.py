@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codec_energy import MotionField, compensated_residual, normalize_energy
+from .codec_energy import MotionField, ReferencePlanes, compensated_residual, normalize_energy
 from .motion_energy import FrameWideFit, motion_magnitude, revealed_cells, revealed_pixels
 
 INTRA_FRAME_POLICIES = ("highpass", "zero", "pixel")
@@ -158,10 +158,11 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
     else:
         fused = np.zeros((height, width), np.float32)
     if recipe.motion_weight < 1:
-        residual = compensated_residual(luma, fields, references)
+        planes = ReferencePlanes.for_fields(fields, references)  # the camera's fields point into the same ones
+        residual = compensated_residual(luma, fields, planes)
         if recipe.residual_prediction == "vectors-or-camera" and recipe.motion_weight > 0 and camera_model == "affine":
             camera_fields = [frame_wide.camera_field(field) for field in fields]
-            camera_residual = compensated_residual(luma, camera_fields, references, unpredicted_highpass=False)
+            camera_residual = compensated_residual(luma, camera_fields, planes, unpredicted_highpass=False)
             residual = lesser_per_cell(residual, camera_residual, fields[0].cell)
         residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
         residual *= residual_weight

@@ -14,6 +14,7 @@ Translation is the special case ``A = [[1, 0, tx], [0, 1, ty]]`` minus the ident
 Coordinates are normalised to the frame's centre and half-diagonal for a well-conditioned fit.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +41,12 @@ class AffineCamera:
         return AffineCamera(self.matrix * factor, self.center, self.scale)
 
     def displacement(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(dx, dy) float32 the camera moves points (x, y) (pixels, any equal shapes)."""
-        design = _design(x, y, self.center, self.scale)
-        dx = design @ self.matrix[0]
-        dy = design @ self.matrix[1]
-        return dx.astype(np.float32), dy.astype(np.float32)
+        """(dx, dy) float32 the camera moves points (x, y) (pixels, any equal shapes): each row of the matrix
+        applied elementwise in float64 (no BLAS: the same value on every machine, and no (n, 3) design)."""
+        xn = (np.asarray(x, np.float64) - self.center[0]) / self.scale
+        yn = (np.asarray(y, np.float64) - self.center[1]) / self.scale
+        (xx, xy, x1), (yx, yy, y1) = self.matrix
+        return (xn * xx + yn * xy + x1).astype(np.float32), (xn * yx + yn * yy + y1).astype(np.float32)
 
 
 def _design(x: np.ndarray, y: np.ndarray, center: tuple[float, float], scale: float) -> np.ndarray:
@@ -131,7 +133,7 @@ def _least_median_hypothesis(design: np.ndarray, target: np.ndarray) -> np.ndarr
     map through three sampled points (samples drawn with a fixed seed: the same field gives the same fit)."""
     translation_only = np.zeros((1, 2, 3))
     translation_only[0, :, 2] = np.median(target, axis=0)
-    triples = np.random.default_rng(0).integers(0, len(design), size=(HYPOTHESES, 3))
+    triples = _minimal_samples(len(design))
     points = design[triples]  # (h, 3, 3)
     solvable = np.abs(np.linalg.det(points)) > 1e-6  # not collinear, no repeated point
     affine = np.linalg.solve(points[solvable], target[triples[solvable]]).transpose(0, 2, 1)  # (h', 2, 3)
@@ -140,6 +142,15 @@ def _least_median_hypothesis(design: np.ndarray, target: np.ndarray) -> np.ndarr
     predicted = design[scored] @ stacked.transpose(0, 2, 1)  # (m, s, 2)
     cost = _lower_median(((predicted - target[scored]) ** 2).sum(axis=-1))
     return stacked[int(np.argmin(cost))]
+
+
+@functools.lru_cache(maxsize=MAX_FIT_POINTS + 1)
+def _minimal_samples(count: int) -> np.ndarray:
+    """(HYPOTHESES, 3) indices of the least-median stage's minimal samples among ``count`` points, drawn with a
+    fixed seed (the same for every field of that size; read-only: shared between calls)."""
+    triples = np.random.default_rng(0).integers(0, count, size=(HYPOTHESES, 3))
+    triples.flags.writeable = False
+    return triples
 
 
 def _lower_median(values: np.ndarray) -> np.ndarray:

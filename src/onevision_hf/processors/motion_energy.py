@@ -20,6 +20,7 @@ Two camera models (`CAMERA_MODELS`):
 Cells covered by both lists score the mean of the two.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -134,7 +135,9 @@ def _spread(x: np.ndarray, y: np.ndarray, height: int, width: int) -> float:
     """The share of the frame's `SPREAD_GRID` x `SPREAD_GRID` regions holding one of the points (x, y)."""
     region = (np.minimum(y * SPREAD_GRID // height, SPREAD_GRID - 1) * SPREAD_GRID
               + np.minimum(x * SPREAD_GRID // width, SPREAD_GRID - 1)).astype(np.intp)
-    return len(np.unique(region)) / SPREAD_GRID ** 2
+    occupied = np.zeros(SPREAD_GRID ** 2, bool)
+    occupied[region] = True
+    return np.count_nonzero(occupied) / SPREAD_GRID ** 2
 
 
 def revealed_cells(fields: Sequence[MotionField], frame_wide: FrameWideFit, height: int, width: int,
@@ -145,7 +148,7 @@ def revealed_cells(fields: Sequence[MotionField], frame_wide: FrameWideFit, heig
     block) is also revealed where another cell of its ``coding_block`` x ``coding_block``-cell coding block
     is: the encoder coded the whole block intra because of the part that came into view."""
     x, y = _cell_centres(fields[0])
-    revealed, covered = _carried_out(fields, frame_wide, x, y, height, width, lambda cells: cells)
+    revealed, covered = _carried_out(fields, frame_wide, x, y, (slice(None), slice(None)), height, width)
     if coding_block > 1 and covered is not None:
         revealed |= ~covered & _block_any(revealed, coding_block)
     return revealed
@@ -156,34 +159,61 @@ def revealed_pixels(fields: Sequence[MotionField], frame_wide: FrameWideFit, hei
     centre: the pixels the camera's motion carries even partly out of the frame (a pixel of a downsampled
     luma averages several video pixels; one of them new spoils its prediction). It finds the strip the camera
     brought into view where that is narrower than half a cell (a slow pan against a distant reference: a few
-    pixels along a whole edge of the frame, which the cell test leaves in)."""
-    x = np.broadcast_to(np.arange(width, dtype=np.float32) + np.float32(0.5), (height, width))
-    y = np.broadcast_to((np.arange(height, dtype=np.float32) + np.float32(0.5))[:, None], (height, width))
-    return _carried_out(fields, frame_wide, x, y, height, width,
-                        lambda cells: fields[0].to_pixels(cells, height, width), margin=0.5)[0]
+    pixels along a whole edge of the frame, which the cell test leaves in).
+
+    Only the frame's border can be carried out: the test runs on the pixels within the camera's largest
+    displacement (at a corner: it is affine) of an edge, the same test per pixel as on the whole frame."""
+    revealed = np.zeros((height, width), bool)
+    band = _border_band(fields, frame_wide, height, width, margin=0.5)
+    pixel_y, pixel_x = np.nonzero(~band) if band is not None else np.indices((height, width)).reshape(2, -1)
+    if len(pixel_y):
+        cell = fields[0].cell
+        x, y = pixel_x.astype(np.float32) + np.float32(0.5), pixel_y.astype(np.float32) + np.float32(0.5)
+        revealed[pixel_y, pixel_x] = _carried_out(fields, frame_wide, x, y, (pixel_y // cell, pixel_x // cell),
+                                                  height, width, margin=0.5)[0]
+    return revealed
+
+
+def _border_band(fields: Sequence[MotionField], frame_wide: FrameWideFit, height: int, width: int,
+                 margin: float) -> np.ndarray | None:
+    """(height, width) bool: the inner pixels no camera displacement of the ``fields`` (at any of their reference
+    distances) can carry to within ``margin`` of the frame's edge, with a pixel to spare for rounding; None
+    when no list is in use (nothing is carried anywhere)."""
+    used = [field.distances()[field.covered & (field.distances() != 0)] for field in fields]
+    used = [distances for distances in used if distances.size]
+    if not used:
+        return None
+    corners_dx, corners_dy = frame_wide.velocity().displacement(np.array([0, width, 0, width], np.float32),
+                                                                np.array([0, 0, height, height], np.float32))
+    reach = float(np.abs(np.concatenate((corners_dx, corners_dy))).max()) * max(int(np.abs(d).max()) for d in used)
+    border = int(math.ceil(reach + margin)) + 1
+    inner = np.zeros((height, width), bool)
+    inner[border:height - border, border:width - border] = True
+    return inner
 
 
 def _carried_out(fields: Sequence[MotionField], frame_wide: FrameWideFit, x: np.ndarray, y: np.ndarray,
-                 height: int, width: int, spread, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+                 cell_of: tuple, height: int, width: int, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """Whether the camera's motion carries each point (x, y) out of the (height, width) frame, or closer than
-    ``margin`` to its edge, in every list that applies to it (its cell's, by ``spread``: a (rows, cols)
-    per-cell array -> one per point), and the per-point coverage by any list in use (None when no list is)."""
+    ``margin`` to its edge, in every list that applies to it (that of its cell: ``cells[cell_of]`` reads a
+    (rows, cols) per-cell array at the points), and the per-point coverage by any list in use (None when no
+    list is)."""
     velocity_dx, velocity_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
     in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
-    covered = spread(np.logical_or.reduce([field.covered for field in in_use])) if in_use else None
+    covered = np.logical_or.reduce([field.covered for field in in_use])[cell_of] if in_use else None
     revealed = np.zeros(x.shape, bool)
     applied = np.zeros(x.shape, bool)
     for field in in_use:
         distance = field.distances().astype(np.float32)
         used = distance[field.covered & (distance != 0)]
-        distance = spread(np.where(field.covered & (distance != 0), distance, used[np.argmin(np.abs(used))]))
+        distance = np.where(field.covered & (distance != 0), distance, used[np.argmin(np.abs(used))])[cell_of]
         source_x, source_y = x + velocity_dx * distance, y + velocity_dy * distance
         if margin:  # a footprint reaching past the edge
             outside = ((source_x < margin) | (source_x > width - margin) | (source_y < margin)
                        | (source_y > height - margin))
         else:  # a point at or past the edge
             outside = (source_x < 0) | (source_x >= width) | (source_y < 0) | (source_y >= height)
-        applies = spread(field.covered) | ~covered
+        applies = field.covered[cell_of] | ~covered
         revealed = np.where(applies, np.where(applied, revealed & outside, outside), revealed)
         applied |= applies
     return revealed, covered
