@@ -243,10 +243,7 @@ def _frame_prediction(references: ReferencePlanes, shifts: CellShifts, rows: int
     first_rows = np.clip(top[:, None, :] + span[None, :, None], -1, height - 1)[..., None] + 1  # (rows, cell, cols, 1)
     first_cols = np.clip(left[:, :, None] + span, -1, width - 1)[:, None] + 1  # (rows, 1, cols, cell)
     planes = (plane.reshape(rows, cols) * ((height + 2) * stride))[:, None, :, None]
-    first = planes + first_rows * stride
-    first = first + first_cols  # (rows, cell, cols, cell) flat index of each pixel's first tap
-
-    first = first.reshape(rows, cell, cols * cell)
+    first = (planes + first_rows * stride + first_cols).reshape(rows, cell, cols * cell)  # each pixel's first tap
 
     def taps(offset: int) -> np.ndarray:
         # indices are in range by construction: mode "clip" only skips numpy's bounds check

@@ -164,8 +164,12 @@ def revealed_pixels(fields: Sequence[MotionField], frame_wide: FrameWideFit, hei
     Only the frame's border can be carried out: the test runs on the pixels within the camera's largest
     displacement (at a corner: it is affine) of an edge, the same test per pixel as on the whole frame."""
     revealed = np.zeros((height, width), bool)
-    band = _border_band(fields, frame_wide, height, width, margin=0.5)
-    pixel_y, pixel_x = np.nonzero(~band) if band is not None else np.indices((height, width)).reshape(2, -1)
+    border = _border_width(fields, frame_wide, margin=0.5)
+    if border is None:  # no list in use: nothing is carried anywhere
+        return revealed
+    outer = np.ones((height, width), bool)
+    outer[border:height - border, border:width - border] = False
+    pixel_y, pixel_x = np.nonzero(outer)
     if len(pixel_y):
         cell = fields[0].cell
         x, y = pixel_x.astype(np.float32) + np.float32(0.5), pixel_y.astype(np.float32) + np.float32(0.5)
@@ -174,22 +178,20 @@ def revealed_pixels(fields: Sequence[MotionField], frame_wide: FrameWideFit, hei
     return revealed
 
 
-def _border_band(fields: Sequence[MotionField], frame_wide: FrameWideFit, height: int, width: int,
-                 margin: float) -> np.ndarray | None:
-    """(height, width) bool: the inner pixels no camera displacement of the ``fields`` (at any of their reference
-    distances) can carry to within ``margin`` of the frame's edge, with a pixel to spare for rounding; None
-    when no list is in use (nothing is carried anywhere)."""
-    used = [field.distances()[field.covered & (field.distances() != 0)] for field in fields]
-    used = [distances for distances in used if distances.size]
+def _border_width(fields: Sequence[MotionField], frame_wide: FrameWideFit, margin: float) -> int | None:
+    """Pixels from the frame's edge beyond which no camera displacement of the ``fields`` (at any of their
+    reference distances) can carry a point to within ``margin`` of the edge, with a pixel to spare for
+    rounding; None when no list is in use."""
+    distances = [field.distances() for field in fields]
+    used = [d[field.covered & (d != 0)] for field, d in zip(fields, distances)]
+    used = [d for d in used if d.size]
     if not used:
         return None
+    height, width = frame_wide.height, frame_wide.width
     corners_dx, corners_dy = frame_wide.velocity().displacement(np.array([0, width, 0, width], np.float32),
                                                                 np.array([0, 0, height, height], np.float32))
     reach = float(np.abs(np.concatenate((corners_dx, corners_dy))).max()) * max(int(np.abs(d).max()) for d in used)
-    border = int(math.ceil(reach + margin)) + 1
-    inner = np.zeros((height, width), bool)
-    inner[border:height - border, border:width - border] = True
-    return inner
+    return int(math.ceil(reach + margin)) + 1
 
 
 def _carried_out(fields: Sequence[MotionField], frame_wide: FrameWideFit, x: np.ndarray, y: np.ndarray,
