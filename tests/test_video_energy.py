@@ -10,6 +10,7 @@ from onevision_hf.processors.codec_energy import (
     exact_percentile,
     highpass_energy,
 )
+from onevision_hf.processors.frame_energy import downsampled_luma
 
 
 def _bilinear_with_clamping(reference: np.ndarray, field: MotionField) -> np.ndarray:
@@ -60,6 +61,61 @@ def test_residual_is_prediction_error_on_covered_cells_and_highpass_on_intra_cel
     expected = np.where(covered, np.abs(luma - _bilinear_with_clamping(reference, field)), highpass_energy(luma))
     residual = compensated_residual(luma, [field], {1: reference})  # a field without distances: the previous frame
     np.testing.assert_allclose(residual, expected, rtol=0, atol=1e-5 * 255)
+
+
+def _tap_range_with_clamping(reference: np.ndarray, field: MotionField) -> tuple[np.ndarray, np.ndarray]:
+    """The definition: least and greatest of the clamped taps each pixel's bilinear sample weighs (float64; a
+    tap along an axis without a fraction has weight 0 and is left out)."""
+    height, width = reference.shape
+    dx = field.to_pixels(field.dx, height, width).astype(np.float64)
+    dy = field.to_pixels(field.dy, height, width).astype(np.float64)
+    x, y = np.arange(width)[None, :] + dx, np.arange(height)[:, None] + dy
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    ref = reference.astype(np.float64)
+    taps = [ref[np.clip(y0 + i, 0, height - 1), np.clip(x0 + j, 0, width - 1)]
+            for i, j in ((0, 0), (0, 1), (1, 0), (1, 1))]
+    weighted = [np.ones_like(x, bool), x > x0, y > y0, (x > x0) & (y > y0)]
+    low = np.min([np.where(w, tap, np.inf) for tap, w in zip(taps, weighted)], axis=0)
+    high = np.max([np.where(w, tap, -np.inf) for tap, w in zip(taps, weighted)], axis=0)
+    return low, high
+
+
+@pytest.mark.parametrize("height, width, cell, steps", [(37, 53, 4, 4), (20, 30, 8, 2), (9, 11, 3, 1)])
+def test_sampling_insensitive_residual_is_the_distance_to_the_tap_range(height, width, cell, steps):
+    rng = np.random.default_rng(height + steps)
+    luma, reference = rng.integers(0, 256, (2, height, width), dtype=np.uint8)
+    for _ in range(3):
+        field = _random_field(rng, height, width, cell, steps)
+        low, high = _tap_range_with_clamping(reference, field)
+        distance = np.maximum(np.maximum(low - luma, luma - high), 0)
+        expected = np.where(field.to_pixels(field.covered, height, width), distance, highpass_energy(luma))
+        residual = compensated_residual(luma, [field], {1: reference}, measure="sampling-insensitive")
+        np.testing.assert_allclose(residual, expected, rtol=0, atol=1e-5 * 255)
+        # the bilinear value lies in its taps' range: never more than the difference
+        difference = compensated_residual(luma, [field], {1: reference})
+        assert (residual <= difference + 1e-3).all()
+
+
+def test_sampling_insensitive_residual_ignores_a_downsampled_odd_shift_but_not_new_content():
+    """An exact whole-pixel copy at an odd shift is a half-sample shift of the 2x-downsampled luma: bilinear
+    interpolation blurs the texture into a residual the codec never had; the range measure leaves ~nothing of
+    it, and still sees content that no shift of the reference holds."""
+    rng = np.random.default_rng(5)
+    scene = np.kron(rng.integers(0, 256, (40, 70)), np.ones((3, 3))).astype(np.float64)  # 3-px texture grains
+    reference = scene[:, 10:202]  # the camera pans 3 video pixels: the current frame reads the reference 3 px on
+    current = scene[:, 13:205].copy()
+    current[40:72, 80:112] = rng.integers(0, 256, (32, 32))  # content no reference shows
+    small = [downsampled_luma(np.rint(image).astype(np.uint8), 2) for image in (reference, current)]
+    shape = (-(-small[1].shape[0] // 4), -(-small[1].shape[1] // 4))
+    field = MotionField(np.full(shape, 1.5, np.float32), np.zeros(shape, np.float32), np.ones(shape, bool), 4)
+    new = np.zeros(small[1].shape, bool)
+    new[20:36, 40:56] = True
+    new[:, -2:] = True  # the pan's far edge reads past the reference: clamped pixels
+    by_difference = compensated_residual(small[1], [field], {1: small[0]})
+    by_range = compensated_residual(small[1], [field], {1: small[0]}, measure="sampling-insensitive")
+    assert by_difference[~new].mean() > 10  # the half-sample blur of a grainy texture
+    assert by_range[~new].mean() < 0.2 * by_difference[~new].mean()
+    assert by_range[new].mean() > 0.5 * by_difference[new].mean()
 
 
 def test_highpass_is_distance_to_the_edge_replicated_box_mean():

@@ -6,10 +6,10 @@ and which reference each cell's vector points into (`reference_frames`). A frame
 prediction list (past, future). From them:
 
 * `codec_motion_fields`: exported vectors rasterised per list, each cell with its reference's distance;
-* `compensated_residual`: |Y - prediction|, the prediction rebuilt from each cell's reference luma with the
-  fields (the past list first); the stock decoder does not expose residuals and this is their
-  motion-compensated proxy. Cells without a vector get the
-  high-pass energy |Y - blur(Y)| of an intra block;
+* `compensated_residual`: |Y - prediction| (or its sampling-insensitive form), the prediction rebuilt from
+  each cell's reference luma with the fields (the past list first); the stock decoder does not expose
+  residuals and this is their motion-compensated proxy. Cells without a vector get the high-pass energy
+  |Y - blur(Y)| of an intra block;
 * `normalize_energy`: per-frame division by a percentile with a floor, clipped to [0, 1] (`exact_percentile`:
   numpy's value, bit for bit, without its cost).
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+RESIDUAL_MEASURES = ("difference", "sampling-insensitive")
 CODEC_CELL = 4  # energy pixels per side of a motion-field cell (at full resolution: H.264's smallest partition)
 
 
@@ -215,60 +216,97 @@ def compensated_prediction(reference: np.ndarray, field: MotionField) -> np.ndar
     return _frame_prediction(ReferencePlanes.of({1: reference}), shifts, rows)[:reference.shape[0], :reference.shape[1]]
 
 
-def _frame_prediction(references: ReferencePlanes, shifts: CellShifts, rows: int) -> np.ndarray:
-    """(rows * cell, cols * cell) float32 `compensated_prediction` of the cell grid, each listed cell from its own
-    plane of ``references``; unlisted cells hold the unshifted first plane (the caller overwrites them).
+class _PredictionTaps:
+    """The bilinear taps of a cell grid's prediction (`_frame_prediction`), gathered in the frame's layout.
 
     All pixels of a cell share its displacement, so its whole-pixel shift and bilinear weights are per cell:
-    pixel (i, j) of a cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on (one tap without
-    fractions), gathered at once in the frame's layout from the references stacked and edge-padded by one
-    pixel, each pixel's first tap clamped to one pixel around the frame (so that every tap reads what clamping
-    it to the frame reads); then the horizontal and the vertical interpolation, as
-    ``near * (1 - frac) + far * frac`` in float32.
-    """
-    height, width, flat = references.height, references.width, references.flat
-    cell, cols = shifts.cell, shifts.cols
-    stride = width + 2  # a padded plane's row
-    dx, dy = np.zeros(rows * cols, np.float32), np.zeros(rows * cols, np.float32)
-    plane = np.zeros(rows * cols, np.intp)
-    dx[shifts.cells], dy[shifts.cells], plane[shifts.cells] = shifts.dx, shifts.dy, shifts.plane
-    shift_x, shift_y = np.floor(dx), np.floor(dy)  # whole-pixel part
-    # each cell's fractions repeated along its pixel columns, (rows, 1, cols * cell): the products broadcast over
-    # a cell's pixel rows only, with long inner loops
-    frac_x = np.repeat((dx - shift_x).reshape(rows, cols), cell, axis=1)[:, None, :]
-    frac_y = np.repeat((dy - shift_y).reshape(rows, cols), cell, axis=1)[:, None, :]
-    span = np.arange(cell)
-    top = (np.arange(rows)[:, None] * cell + shift_y.reshape(rows, cols).astype(np.intp))  # (rows, cols)
-    left = (np.arange(cols)[None, :] * cell + shift_x.reshape(rows, cols).astype(np.intp))
-    first_rows = np.clip(top[:, None, :] + span[None, :, None], -1, height - 1)[..., None] + 1  # (rows, cell, cols, 1)
-    first_cols = np.clip(left[:, :, None] + span, -1, width - 1)[:, None] + 1  # (rows, 1, cols, cell)
-    planes = (plane.reshape(rows, cols) * ((height + 2) * stride))[:, None, :, None]
-    first = (planes + first_rows * stride + first_cols).reshape(rows, cell, cols * cell)  # each pixel's first tap
+    pixel (i, j) of a cell reads taps (i, j) to (i + 1, j + 1) from the cell's first tap on, gathered at once
+    from the references stacked and edge-padded by one pixel, each pixel's first tap clamped to one pixel
+    around the frame (so that every tap reads what clamping it to the frame reads). Each listed cell reads its
+    own plane of ``references``; unlisted cells the unshifted first plane (the caller overwrites them)."""
 
-    def taps(offset: int) -> np.ndarray:
+    def __init__(self, references: ReferencePlanes, shifts: CellShifts, rows: int):
+        height, width = references.height, references.width
+        cell, cols = shifts.cell, shifts.cols
+        self.flat, self.stride, self.shape = references.flat, width + 2, (rows * cell, cols * cell)
+        dx, dy = np.zeros(rows * cols, np.float32), np.zeros(rows * cols, np.float32)
+        plane = np.zeros(rows * cols, np.intp)
+        dx[shifts.cells], dy[shifts.cells], plane[shifts.cells] = shifts.dx, shifts.dy, shifts.plane
+        shift_x, shift_y = np.floor(dx), np.floor(dy)  # whole-pixel part
+        # each cell's fractions repeated along its pixel columns, (rows, 1, cols * cell): products broadcast
+        # over a cell's pixel rows only, with long inner loops
+        self.frac_x = np.repeat((dx - shift_x).reshape(rows, cols), cell, axis=1)[:, None, :]
+        self.frac_y = np.repeat((dy - shift_y).reshape(rows, cols), cell, axis=1)[:, None, :]
+        span = np.arange(cell)
+        top = (np.arange(rows)[:, None] * cell + shift_y.reshape(rows, cols).astype(np.intp))  # (rows, cols)
+        left = (np.arange(cols)[None, :] * cell + shift_x.reshape(rows, cols).astype(np.intp))
+        # (rows, cell, cols, 1) and (rows, 1, cols, cell)
+        first_rows = np.clip(top[:, None, :] + span[None, :, None], -1, height - 1)[..., None] + 1
+        first_cols = np.clip(left[:, :, None] + span, -1, width - 1)[:, None] + 1
+        planes = (plane.reshape(rows, cols) * ((height + 2) * self.stride))[:, None, :, None]
+        self.first = (planes + first_rows * self.stride + first_cols).reshape(rows, cell, cols * cell)
+
+    def at(self, offset: int) -> np.ndarray:
+        """(rows, cell, cols * cell) float32: every pixel's tap ``offset`` flat positions past its first."""
         # indices are in range by construction: mode "clip" only skips numpy's bounds check
-        return np.take(flat, first + offset if offset else first, mode="clip")
+        return np.take(self.flat, self.first + offset if offset else self.first, mode="clip")
 
+
+def _frame_prediction(references: ReferencePlanes, shifts: CellShifts, rows: int) -> np.ndarray:
+    """(rows * cell, cols * cell) float32 `compensated_prediction` of the cell grid (`_PredictionTaps`): the
+    horizontal, then the vertical interpolation, as ``near * (1 - frac) + far * frac`` in float32 (one tap
+    where a cell has no fraction)."""
+    taps = _PredictionTaps(references, shifts, rows)
+    frac_x, frac_y = taps.frac_x, taps.frac_y
     fractional_x, fractional_y = bool(frac_x.any()), bool(frac_y.any())
 
     def tap_row(offset: int) -> np.ndarray:
-        near = taps(offset)
-        return near * (1 - frac_x) + taps(offset + 1) * frac_x if fractional_x else near
+        near = taps.at(offset)
+        return near * (1 - frac_x) + taps.at(offset + 1) * frac_x if fractional_x else near
 
     prediction = tap_row(0)
     if fractional_y:
-        prediction = prediction * (1 - frac_y) + tap_row(stride) * frac_y
-    return prediction.reshape(rows * cell, cols * cell)
+        prediction = prediction * (1 - frac_y) + tap_row(taps.stride) * frac_y
+    return prediction.reshape(taps.shape)
+
+
+def _frame_prediction_range(references: ReferencePlanes, shifts: CellShifts,
+                            rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows * cell, cols * cell) float32 least and greatest of the taps each pixel's bilinear prediction
+    weighs (`_PredictionTaps`; a tap of weight 0, along an axis where the cell has no fraction, is left out:
+    a whole-pixel shift has one tap, its prediction's range is that value)."""
+    taps = _PredictionTaps(references, shifts, rows)
+    first = taps.at(0)
+    low, high = first.copy(), first.copy()
+    weighted_x, weighted_y = taps.frac_x > 0, taps.frac_y > 0
+    for offset, weighted in ((1, weighted_x), (taps.stride, weighted_y), (taps.stride + 1, weighted_x & weighted_y)):
+        if not weighted.any():
+            continue
+        tap = taps.at(offset)
+        np.copyto(tap, first, where=~weighted)
+        np.minimum(low, tap, out=low)
+        np.maximum(high, tap, out=high)
+    return low.reshape(taps.shape), high.reshape(taps.shape)
 
 
 def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
                          references: Mapping[int, np.ndarray] | ReferencePlanes,
-                         unpredicted_highpass: bool = True) -> np.ndarray:
-    """(H, W) float32 |Y - prediction|: each covered cell predicted from the reference its distance names, by
-    the first field (list) covering it (a bi-predicted block's past prediction stands for the average of
-    both: each is a good prediction on its own, and it halves the work); cells no list predicts get high-pass
-    energy, or +inf with ``unpredicted_highpass=False`` (for a caller that takes per cell the lesser of two
-    residuals and has those cells' high-pass energy already).
+                         unpredicted_highpass: bool = True, measure: str = "difference") -> np.ndarray:
+    """(H, W) float32 residual of the prediction (``measure``): each covered cell predicted from the reference its
+    distance names, by the first field (list) covering it (a bi-predicted block's past prediction stands for
+    the average of both: each is a good prediction on its own, and it halves the work); cells no list predicts
+    get high-pass energy, or +inf with ``unpredicted_highpass=False`` (for a caller that takes per cell the
+    lesser of two residuals and has those cells' high-pass energy already).
+
+    ``measure`` (`RESIDUAL_MEASURES`): ``"difference"``, |Y - bilinear prediction|; ``"sampling-insensitive"``,
+    how far Y lies outside the range of the reference samples the bilinear prediction weighs (0 inside it;
+    Birchfield and Tomasi's sampling-insensitive dissimilarity, 1998). A luma at a coarser resolution than the
+    decoder's, or a decoder's sub-pixel filter other than bilinear, gives a texture a prediction error the
+    codec did not leave: a whole-pixel copy at an odd shift is a half-sample shift of a 2x-downsampled luma,
+    whose bilinear value blurs the texture, though the copy is exact and the true value lies between the
+    samples. No value of the range is more likely than another at that resolution; only what no sub-sample
+    shift of the reference explains is the codec's residual. A whole-sample shift has one tap: the same
+    |Y - prediction| as ``"difference"``.
 
     Works in the frame's layout: every predicted cell, whatever its reference, in one gather per tap.
     ``references``: the lumas by signed distance, or their `ReferencePlanes` (a caller predicting one frame
@@ -284,9 +322,14 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     padded = luma
     if (rows * cell, cols * cell) != (height, width):
         padded = np.pad(luma, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
-    residual = _frame_prediction(references, shifts, rows)
-    residual -= padded
-    residual = np.abs(residual, out=residual)
+    if measure == "sampling-insensitive":
+        low, high = _frame_prediction_range(references, shifts, rows)
+        residual = np.maximum(low - padded, padded - high, out=low)
+        residual = np.maximum(residual, 0, out=residual)
+    else:
+        residual = _frame_prediction(references, shifts, rows)
+        residual -= padded
+        residual = np.abs(residual, out=residual)
     unpredicted = np.ones(rows * cols, bool)
     unpredicted[shifts.cells] = False
     intra = np.flatnonzero(unpredicted)

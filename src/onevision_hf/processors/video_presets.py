@@ -44,6 +44,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "unused_list_vectors": "keep",
         "residual_prediction": "vectors",
         "revealed_content": "keep",
+        "vector_residual": "difference",
     },
     "default": {
         "num_frames": 64,
@@ -72,6 +73,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "unused_list_vectors": "drop",
         "residual_prediction": "vectors-or-camera",
         "revealed_content": "ignore",
+        "vector_residual": "sampling-insensitive",
     },
 }
 
