@@ -380,7 +380,7 @@ def test_the_residual_the_camera_explains_better_than_a_block_translation_is_the
     assert by_camera[moving].mean() > 3 * lesser[moving].mean()  # the object keeps its own vector's residual
     energy = {rule: frame_energy(current, [field], {1: reference},
                                  EnergyRecipe(residual_prediction=rule, frame_background="keep",
-                                              vector_residual="difference"))  # the rule alone
+                                              residual_measure="difference"))  # the rule alone
               for rule in ("vectors", "vectors-or-camera")}
     contrast = {rule: values[moving].mean() / values[~moving].mean() for rule, values in energy.items()}
     assert contrast["vectors-or-camera"] > contrast["vectors"], contrast

@@ -63,9 +63,10 @@ def test_residual_is_prediction_error_on_covered_cells_and_highpass_on_intra_cel
     np.testing.assert_allclose(residual, expected, rtol=0, atol=1e-5 * 255)
 
 
-def _tap_range_with_clamping(reference: np.ndarray, field: MotionField) -> tuple[np.ndarray, np.ndarray]:
-    """The definition: least and greatest of the clamped taps each pixel's bilinear sample weighs (float64; a
-    tap along an axis without a fraction has weight 0 and is left out)."""
+def _prediction_bounds(reference: np.ndarray, field: MotionField) -> tuple[np.ndarray, np.ndarray]:
+    """The definition: the bilinear value widened towards the least and greatest clamped tap it weighs (a tap
+    along an axis without a fraction has weight 0 and is left out) by 4 f (1 - f), f the larger of both axes'
+    (float64)."""
     height, width = reference.shape
     dx = field.to_pixels(field.dx, height, width).astype(np.float64)
     dy = field.to_pixels(field.dy, height, width).astype(np.float64)
@@ -77,21 +78,24 @@ def _tap_range_with_clamping(reference: np.ndarray, field: MotionField) -> tuple
     weighted = [np.ones_like(x, bool), x > x0, y > y0, (x > x0) & (y > y0)]
     low = np.min([np.where(w, tap, np.inf) for tap, w in zip(taps, weighted)], axis=0)
     high = np.max([np.where(w, tap, -np.inf) for tap, w in zip(taps, weighted)], axis=0)
-    return low, high
+    fx, fy = x - x0, y - y0
+    value = (taps[0] * (1 - fx) + taps[1] * fx) * (1 - fy) + (taps[2] * (1 - fx) + taps[3] * fx) * fy
+    widening = 4 * np.maximum(fx * (1 - fx), fy * (1 - fy))
+    return value + widening * (low - value), value + widening * (high - value)
 
 
 @pytest.mark.parametrize("height, width, cell, steps", [(37, 53, 4, 4), (20, 30, 8, 2), (9, 11, 3, 1)])
-def test_sampling_insensitive_residual_is_the_distance_to_the_tap_range(height, width, cell, steps):
+def test_sampling_insensitive_residual_is_the_distance_to_the_prediction_bounds(height, width, cell, steps):
     rng = np.random.default_rng(height + steps)
     luma, reference = rng.integers(0, 256, (2, height, width), dtype=np.uint8)
     for _ in range(3):
         field = _random_field(rng, height, width, cell, steps)
-        low, high = _tap_range_with_clamping(reference, field)
+        low, high = _prediction_bounds(reference, field)
         distance = np.maximum(np.maximum(low - luma, luma - high), 0)
         expected = np.where(field.to_pixels(field.covered, height, width), distance, highpass_energy(luma))
         residual = compensated_residual(luma, [field], {1: reference}, measure="sampling-insensitive")
         np.testing.assert_allclose(residual, expected, rtol=0, atol=1e-5 * 255)
-        # the bilinear value lies in its taps' range: never more than the difference
+        # the bilinear value lies within its bounds: never more than the difference
         difference = compensated_residual(luma, [field], {1: reference})
         assert (residual <= difference + 1e-3).all()
 
@@ -116,6 +120,19 @@ def test_sampling_insensitive_residual_ignores_a_downsampled_odd_shift_but_not_n
     assert by_difference[~new].mean() > 10  # the half-sample blur of a grainy texture
     assert by_range[~new].mean() < 0.2 * by_difference[~new].mean()
     assert by_range[new].mean() > 0.5 * by_difference[new].mean()
+
+
+def test_sampling_insensitive_residual_is_the_difference_a_hair_off_a_sample():
+    """A still camera's fitted motion is a hair off 0: its prediction's bounds hardly widen, so what moved by a
+    fraction of a sample against it (a creeping object) keeps its residual."""
+    rng = np.random.default_rng(6)
+    luma, reference = rng.integers(0, 256, (2, 40, 64), dtype=np.uint8)
+    for hair in (1e-3, -1e-3):  # -1e-3: floor -1, fraction 0.999
+        field = MotionField(np.full((10, 16), hair, np.float32), np.full((10, 16), hair, np.float32),
+                            np.ones((10, 16), bool), 4)
+        by_range = compensated_residual(luma, [field], {1: reference}, measure="sampling-insensitive")
+        by_difference = compensated_residual(luma, [field], {1: reference})
+        assert by_range.mean() > 0.98 * by_difference.mean()
 
 
 def test_highpass_is_distance_to_the_edge_replicated_box_mean():

@@ -245,47 +245,61 @@ class _PredictionTaps:
         first_cols = np.clip(left[:, :, None] + span, -1, width - 1)[:, None] + 1
         planes = (plane.reshape(rows, cols) * ((height + 2) * self.stride))[:, None, :, None]
         self.first = (planes + first_rows * self.stride + first_cols).reshape(rows, cell, cols * cell)
+        self._gathered: dict[int, np.ndarray] = {}
 
     def at(self, offset: int) -> np.ndarray:
-        """(rows, cell, cols * cell) float32: every pixel's tap ``offset`` flat positions past its first."""
-        # indices are in range by construction: mode "clip" only skips numpy's bounds check
-        return np.take(self.flat, self.first + offset if offset else self.first, mode="clip")
+        """(rows, cell, cols * cell) float32: every pixel's tap ``offset`` flat positions past its first (gathered
+        once; callers do not write into it)."""
+        if offset not in self._gathered:
+            # indices are in range by construction: mode "clip" only skips numpy's bounds check
+            self._gathered[offset] = np.take(self.flat, self.first + offset if offset else self.first, mode="clip")
+        return self._gathered[offset]
+
+    def interpolated(self) -> np.ndarray:
+        """(rows, cell, cols * cell) float32 bilinear values: the horizontal, then the vertical interpolation, as
+        ``near * (1 - frac) + far * frac`` in float32 (one tap where no cell has a fraction)."""
+        frac_x, frac_y = self.frac_x, self.frac_y
+        fractional_x, fractional_y = bool(frac_x.any()), bool(frac_y.any())
+
+        def tap_row(offset: int) -> np.ndarray:
+            near = self.at(offset)
+            return near * (1 - frac_x) + self.at(offset + 1) * frac_x if fractional_x else near
+
+        prediction = tap_row(0)
+        if fractional_y:
+            prediction = prediction * (1 - frac_y) + tap_row(self.stride) * frac_y
+        return prediction
 
 
 def _frame_prediction(references: ReferencePlanes, shifts: CellShifts, rows: int) -> np.ndarray:
-    """(rows * cell, cols * cell) float32 `compensated_prediction` of the cell grid (`_PredictionTaps`): the
-    horizontal, then the vertical interpolation, as ``near * (1 - frac) + far * frac`` in float32 (one tap
-    where a cell has no fraction)."""
+    """(rows * cell, cols * cell) float32 `compensated_prediction` of the cell grid (`_PredictionTaps`)."""
     taps = _PredictionTaps(references, shifts, rows)
-    frac_x, frac_y = taps.frac_x, taps.frac_y
-    fractional_x, fractional_y = bool(frac_x.any()), bool(frac_y.any())
-
-    def tap_row(offset: int) -> np.ndarray:
-        near = taps.at(offset)
-        return near * (1 - frac_x) + taps.at(offset + 1) * frac_x if fractional_x else near
-
-    prediction = tap_row(0)
-    if fractional_y:
-        prediction = prediction * (1 - frac_y) + tap_row(taps.stride) * frac_y
-    return prediction.reshape(taps.shape)
+    return taps.interpolated().reshape(taps.shape)
 
 
 def _frame_prediction_range(references: ReferencePlanes, shifts: CellShifts,
                             rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows * cell, cols * cell) float32 least and greatest of the taps each pixel's bilinear prediction
-    weighs (`_PredictionTaps`; a tap of weight 0, along an axis where the cell has no fraction, is left out:
-    a whole-pixel shift has one tap, its prediction's range is that value)."""
+    """(rows * cell, cols * cell) float32 bounds of what each pixel's sub-sample prediction may be: the bilinear
+    value widened towards the least and the greatest of the taps it weighs by ``4 f (1 - f)`` (f the cell's
+    fraction, the larger of both axes': the shape of linear interpolation's error bound, 0 at a sample, the
+    whole tap range half-way). A tap of weight 0 (along an axis where the cell has no fraction) is left out."""
     taps = _PredictionTaps(references, shifts, rows)
+    value = taps.interpolated()
     first = taps.at(0)
     low, high = first.copy(), first.copy()
     weighted_x, weighted_y = taps.frac_x > 0, taps.frac_y > 0
     for offset, weighted in ((1, weighted_x), (taps.stride, weighted_y), (taps.stride + 1, weighted_x & weighted_y)):
-        if not weighted.any():
-            continue
-        tap = taps.at(offset)
-        np.copyto(tap, first, where=~weighted)
-        np.minimum(low, tap, out=low)
-        np.maximum(high, tap, out=high)
+        if weighted.any():
+            tap = np.where(weighted, taps.at(offset), first)
+            np.minimum(low, tap, out=low)
+            np.maximum(high, tap, out=high)
+    widening = np.float32(4) * np.maximum(taps.frac_x * (1 - taps.frac_x), taps.frac_y * (1 - taps.frac_y))
+    low -= value
+    low *= widening
+    low += value
+    high -= value
+    high *= widening
+    high += value
     return low.reshape(taps.shape), high.reshape(taps.shape)
 
 
@@ -299,14 +313,16 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     lesser of two residuals and has those cells' high-pass energy already).
 
     ``measure`` (`RESIDUAL_MEASURES`): ``"difference"``, |Y - bilinear prediction|; ``"sampling-insensitive"``,
-    how far Y lies outside the range of the reference samples the bilinear prediction weighs (0 inside it;
-    Birchfield and Tomasi's sampling-insensitive dissimilarity, 1998). A luma at a coarser resolution than the
-    decoder's, or a decoder's sub-pixel filter other than bilinear, gives a texture a prediction error the
-    codec did not leave: a whole-pixel copy at an odd shift is a half-sample shift of a 2x-downsampled luma,
-    whose bilinear value blurs the texture, though the copy is exact and the true value lies between the
-    samples. No value of the range is more likely than another at that resolution; only what no sub-sample
-    shift of the reference explains is the codec's residual. A whole-sample shift has one tap: the same
-    |Y - prediction| as ``"difference"``.
+    how far Y lies outside the bounds of what the sub-sample prediction may be (0 inside them; after
+    Birchfield and Tomasi's sampling-insensitive dissimilarity, 1998): the bilinear value widened towards the
+    least and greatest of the reference samples it weighs, by ``4 f (1 - f)`` (`_frame_prediction_range`).
+    A luma at a coarser resolution than the decoder's, or a decoder's sub-pixel filter other than bilinear,
+    gives a texture a prediction error the codec did not leave: a whole-pixel copy at an odd shift is a
+    half-sample shift of a 2x-downsampled luma, whose bilinear value blurs the texture, though the copy is
+    exact and the true value lies between the samples. Interpolation's error vanishes at a sample and is
+    largest half-way, and so is the widening: a whole-sample shift is the plain difference, and a prediction
+    a hair off a sample (a still camera's fitted motion) stays nearly one, so an object creeping by a
+    fraction of a sample against it still leaves its residual.
 
     Works in the frame's layout: every predicted cell, whatever its reference, in one gather per tap.
     ``references``: the lumas by signed distance, or their `ReferencePlanes` (a caller predicting one frame

@@ -5,8 +5,8 @@ vectors per list, or block matching) and the reference lumas they point into int
 ``motion_weight * motion + (1 - motion_weight) * residual``, each term normalised per frame. Three rules of
 the default preset refine it: a cell's residual is the lesser of its vector's and the camera's prediction
 (``residual_prediction="vectors-or-camera"``: what a block translation leaves of a rotation, a zoom or a
-shake is the camera's; the vector's counts only what lies outside the reference samples it interpolates,
-``vector_residual="sampling-insensitive"``), a cell of a predicted frame with no vector in any list (an
+shake is the camera's; each counts only what no sub-sample prediction explains,
+``residual_measure="sampling-insensitive"``), a cell of a predicted frame with no vector in any list (an
 intra block) scores its residual alone (``vectorless_cells="residual"``: the codec found no reference to
 predict it from, which is no evidence that it stands still), and a cell or pixel the camera brought into view scores 0
 (``revealed_content="ignore"``: it is new to the codec because the frame moved, not because anything in it
@@ -86,13 +86,11 @@ class EnergyRecipe:
             (`motion_energy.revealed_cells`, `motion_energy.revealed_pixels`: the camera's motion carries
             them out of every reference they are predicted from; new to the codec, not moving) or ``"keep"``
             them (the released recipe).
-        vector_residual: how the residual of the vectors' prediction is measured: ``"difference"``,
-            |Y - prediction| (the released recipe), or ``"sampling-insensitive"``, how far Y lies outside the range
-            of the reference samples the prediction interpolates (`codec_energy.compensated_residual`): the
-            vectors were chosen on the decoder's samples and filter, and at the energy's resolution a
-            whole-pixel copy can be a sub-sample shift, whose interpolation blurs a texture the codec copied
-            exactly. The camera's prediction keeps the difference: it is this package's own continuous model,
-            and a sub-sample range around it would also explain an object creeping against the background.
+        residual_measure: ``"difference"``, |Y - prediction| (the released recipe), or ``"sampling-insensitive"``:
+            how far Y lies outside the bounds of what a sub-sample prediction may be
+            (`codec_energy.compensated_residual`), for the vectors' and the camera's prediction alike: at the
+            energy's resolution a whole-pixel copy can be a sub-sample shift, whose interpolation blurs a
+            texture the codec copied exactly.
     """
 
     subpixel_vectors: bool = True
@@ -110,7 +108,7 @@ class EnergyRecipe:
     unused_list_vectors: str = "drop"
     residual_prediction: str = "vectors-or-camera"
     revealed_content: str = "ignore"
-    vector_residual: str = "sampling-insensitive"
+    residual_measure: str = "sampling-insensitive"
 
 
 def energy_downscale(recipe: EnergyRecipe, source_height: int, scaled_height: int, patch_size: int) -> int:
@@ -168,10 +166,11 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
         fused = np.zeros((height, width), np.float32)
     if recipe.motion_weight < 1:
         planes = ReferencePlanes.for_fields(fields, references)  # the camera's fields point into the same ones
-        residual = compensated_residual(luma, fields, planes, measure=recipe.vector_residual)
+        residual = compensated_residual(luma, fields, planes, measure=recipe.residual_measure)
         if recipe.residual_prediction == "vectors-or-camera" and recipe.motion_weight > 0 and camera_model == "affine":
             camera_fields = [frame_wide.camera_field(field) for field in fields]
-            camera_residual = compensated_residual(luma, camera_fields, planes, unpredicted_highpass=False)
+            camera_residual = compensated_residual(luma, camera_fields, planes, unpredicted_highpass=False,
+                                                   measure=recipe.residual_measure)
             residual = lesser_per_cell(residual, camera_residual, fields[0].cell)
         residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
         residual *= residual_weight

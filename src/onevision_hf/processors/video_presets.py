@@ -44,7 +44,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "unused_list_vectors": "keep",
         "residual_prediction": "vectors",
         "revealed_content": "keep",
-        "vector_residual": "difference",
+        "residual_measure": "difference",
     },
     "default": {
         "num_frames": 64,
@@ -73,7 +73,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "unused_list_vectors": "drop",
         "residual_prediction": "vectors-or-camera",
         "revealed_content": "ignore",
-        "vector_residual": "sampling-insensitive",
+        "residual_measure": "sampling-insensitive",
     },
 }
 

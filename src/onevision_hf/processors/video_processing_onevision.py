@@ -57,12 +57,12 @@ SELECTION_PARAMETERS = tuple(VIDEO_PRESETS["default"])
 ENERGY_PARAMETERS = ("subpixel_vectors", "future_vectors", "camera_compensation", "camera_model", "motion_weight",
                      "normalization_percentile", "motion_floor", "residual_floor", "intra_frame_energy",
                      "frame_background", "energy_resolution", "vectorless_cells", "unused_list_vectors",
-                     "residual_prediction", "revealed_content", "vector_residual")
+                     "residual_prediction", "revealed_content", "residual_measure")
 CHOICE_PARAMETERS = {"intra_frame_energy": INTRA_FRAME_POLICIES, "camera_model": CAMERA_MODELS,
                      "frame_background": FRAME_BACKGROUND_RULES, "energy_resolution": ENERGY_RESOLUTIONS,
                      "vectorless_cells": VECTORLESS_CELL_RULES, "unused_list_vectors": UNUSED_LIST_RULES,
                      "residual_prediction": RESIDUAL_PREDICTIONS, "revealed_content": REVEALED_CONTENT_RULES,
-                     "vector_residual": RESIDUAL_MEASURES}
+                     "residual_measure": RESIDUAL_MEASURES}
 NORMALIZATION_PARAMETERS = ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 # transformers' VideosKwargs this processor reads (the rest of its parameters are the selection recipe's)
 STANDARD_PARAMETERS = NORMALIZATION_PARAMETERS + ("do_convert_rgb", "do_sample_frames", "fps", "return_metadata")
@@ -106,7 +106,7 @@ class OneVisionVideoProcessorKwargs(VideosKwargs, total=False):
     unused_list_vectors: str
     residual_prediction: str
     revealed_content: str
-    vector_residual: str
+    residual_measure: str
     progress: bool
 
 
@@ -145,7 +145,7 @@ class OneVisionVideoProcessor(HubCodeMixin, VideoProcessorMixin):
         subpixel_vectors, future_vectors, camera_compensation, camera_model, motion_weight,
         normalization_percentile, motion_floor, residual_floor, intra_frame_energy, frame_background,
         energy_resolution, vectorless_cells, unused_list_vectors, residual_prediction, revealed_content,
-        vector_residual: the energy recipe (`frame_energy.EnergyRecipe`).
+        residual_measure: the energy recipe (`frame_energy.EnergyRecipe`).
         do_rescale, rescale_factor, do_normalize, image_mean, image_std: pixel normalisation of the packed rows,
             ``(x * rescale_factor - mean) / std`` (CLIP's mean and std by default).
         do_convert_rgb: convert decoded frames to RGB (grayscale, RGBA composited on white); False refuses them.
