@@ -290,7 +290,7 @@ def _frame_prediction_range(references: ReferencePlanes, shifts: CellShifts,
     weighted_x, weighted_y = taps.frac_x > 0, taps.frac_y > 0
     for offset, weighted in ((1, weighted_x), (taps.stride, weighted_y), (taps.stride + 1, weighted_x & weighted_y)):
         if weighted.any():
-            tap = np.where(weighted, taps.at(offset), first)
+            tap = taps.at(offset) if weighted.all() else np.where(weighted, taps.at(offset), first)
             np.minimum(low, tap, out=low)
             np.maximum(high, tap, out=high)
     widening = np.float32(4) * np.maximum(taps.frac_x * (1 - taps.frac_x), taps.frac_y * (1 - taps.frac_y))
