@@ -249,7 +249,7 @@ class _PredictionTaps:
 
     def at(self, offset: int) -> np.ndarray:
         """(rows, cell, cols * cell) float32: every pixel's tap ``offset`` flat positions past its first (gathered
-        once; callers do not write into it)."""
+        once: a later call for the same offset returns the same array)."""
         if offset not in self._gathered:
             # indices are in range by construction: mode "clip" only skips numpy's bounds check
             self._gathered[offset] = np.take(self.flat, self.first + offset if offset else self.first, mode="clip")
@@ -277,12 +277,12 @@ def _frame_prediction(references: ReferencePlanes, shifts: CellShifts, rows: int
     return taps.interpolated().reshape(taps.shape)
 
 
-def _frame_prediction_range(references: ReferencePlanes, shifts: CellShifts,
+def _frame_prediction_bounds(references: ReferencePlanes, shifts: CellShifts,
                             rows: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows * cell, cols * cell) float32 bounds of what each pixel's sub-sample prediction may be: the bilinear
-    value widened towards the least and the greatest of the taps it weighs by ``4 f (1 - f)`` (f the cell's
-    fraction, the larger of both axes': the shape of linear interpolation's error bound, 0 at a sample, the
-    whole tap range half-way). A tap of weight 0 (along an axis where the cell has no fraction) is left out."""
+    value widened towards the least and the greatest of the taps it weighs, by the larger of ``4 f (1 - f)``
+    over the cell's two fractions f (the shape of linear interpolation's error bound: 0 at a sample, the whole
+    tap range half-way). A tap of weight 0 (along an axis where the cell has no fraction) is left out."""
     taps = _PredictionTaps(references, shifts, rows)
     value = taps.interpolated()
     first = taps.at(0)
@@ -315,7 +315,7 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     ``measure`` (`RESIDUAL_MEASURES`): ``"difference"``, |Y - bilinear prediction|; ``"sampling-insensitive"``,
     how far Y lies outside the bounds of what the sub-sample prediction may be (0 inside them; after
     Birchfield and Tomasi's sampling-insensitive dissimilarity, 1998): the bilinear value widened towards the
-    least and greatest of the reference samples it weighs, by ``4 f (1 - f)`` (`_frame_prediction_range`).
+    least and greatest of the reference samples it weighs, by ``4 f (1 - f)`` (`_frame_prediction_bounds`).
     A luma at a coarser resolution than the decoder's, or a decoder's sub-pixel filter other than bilinear,
     gives a texture a prediction error the codec did not leave: a whole-pixel copy at an odd shift is a
     half-sample shift of a 2x-downsampled luma, whose bilinear value blurs the texture, though the copy is
@@ -339,7 +339,7 @@ def compensated_residual(luma: np.ndarray, fields: Sequence[MotionField],
     if (rows * cell, cols * cell) != (height, width):
         padded = np.pad(luma, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
     if measure == "sampling-insensitive":
-        low, high = _frame_prediction_range(references, shifts, rows)
+        low, high = _frame_prediction_bounds(references, shifts, rows)
         residual = np.maximum(low - padded, padded - high, out=low)
         residual = np.maximum(residual, 0, out=residual)
     else:
