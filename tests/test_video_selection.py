@@ -152,6 +152,26 @@ def test_scoring_on_the_worker_is_independent_of_timing_and_passes_its_errors_on
         assert len(scored) <= decoders * (5 + 4)
 
 
+def test_numpy_blas_runs_one_thread_while_selecting_and_is_restored_after(monkeypatch):
+    import threadpoolctl
+
+    import onevision_hf.processors.video_selection as video_selection
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+
+    def recording(*args):
+        during.append(blas_threads())
+        return original(*args)
+
+    before, during, original = blas_threads(), [], video_selection.frame_energy
+    monkeypatch.setattr(video_selection, "frame_energy", recording)
+    for _ in range(2):  # the second run reuses the pools found by the first
+        OneVisionVideoProcessor(num_frames=8).select(BEACH)
+        assert blas_threads() == before
+    assert during and all(threads == [video_selection.BLAS_THREADS] * len(before) for threads in during)
+
+
 @pytest.mark.parametrize("size, resize, patch, factor", [
     ((360, 640), "native", 14, 2), ((720, 1280), "native", 14, 4), ((360, 640), "square-pad:448", 14, 2),
     ((360, 640), "shorter-crop:336", 14, 1), ((144, 176), "native", 16, 1), ((1080, 1920), "square-pad:384", 16, 4),

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from ..errors import OneVisionInputError, OneVisionVideoError
@@ -447,11 +447,18 @@ def _cut_patches(scored: _ScoredFrames, chosen: np.ndarray) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.zeros((0, p, p, 3), np.uint8)
 
 
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    """The native thread pools loaded in this process, found once (a search walks every loaded library: tens of
+    ms in a process that imported torch; numpy's BLAS is loaded with numpy, before any selection)."""
+    return ThreadpoolController()
+
+
 def _with_blas_threads(select):
     """Run a selection with numpy's BLAS limited to `BLAS_THREADS` (restored afterwards)."""
     @functools.wraps(select)
     def limited(*args, **kwargs):
-        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        with _thread_pools().limit(limits=BLAS_THREADS, user_api="blas"):
             return select(*args, **kwargs)
     return limited
 
