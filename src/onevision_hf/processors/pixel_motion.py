@@ -6,6 +6,11 @@ resolution and at each finer level down to full resolution, where the V-shaped S
 gives a sub-pixel step (a whole-pixel field at a coarse level cannot follow a 1 px/frame pan on fine
 texture). It returns the same `MotionField` the codec path builds from exported vectors, so the camera model,
 the residual proxy and normalisation are shared (`codec_energy`, `motion_energy`).
+
+Every level holds integer sums of luma pixels (its area averages times their area: exact), int16 while they
+fit, so the sums of absolute differences are exact integers, divided by the area once per block (the same
+costs as summing float area averages wherever the area is a power of two). The refinement reads each block's
+3 x 3 candidate windows from a sliding-window view of the edge-padded reference, one gather per offset.
 """
 
 import math
@@ -19,19 +24,28 @@ BLOCK = 8  # block side at the working resolution
 COARSE_SEARCH = 8  # +- displacement searched at half the working resolution (+-16 working pixels)
 
 
-def _downsample(luma: np.ndarray, factor: int, rows: int, cols: int) -> np.ndarray:
-    """Area-average by an integer factor (float32), then edge-pad to (rows, cols)."""
-    height, width = (luma.shape[0] // factor) * factor, (luma.shape[1] // factor) * factor
-    small = _block_sums(luma[:height, :width].astype(np.float32), factor)
-    small /= np.float32(factor * factor)  # sums of at most 16 multiples of 1/16 below 256: exact, as is the mean
-    return np.pad(small, ((0, rows - small.shape[0]), (0, cols - small.shape[1])), mode="edge")
+def _area_sums(image: np.ndarray, factor: int, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols) int32 sums over the whole ``factor x factor`` tiles of an integer image (the area average
+    times the tile's area, exactly), edge-padded."""
+    height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    sums = _block_sums(image[:height, :width], factor)
+    return np.pad(sums, ((0, rows - sums.shape[0]), (0, cols - sums.shape[1])), mode="edge")
+
+
+def _level_image(luma: np.ndarray, area: int, factor: int, rows: int, cols: int) -> np.ndarray:
+    """``luma`` at a level whose pixels sum ``area`` luma pixels (`_area_sums` by ``factor``), in the narrowest
+    integer type that holds them and the differences of two of them."""
+    return _area_sums(luma, factor, rows, cols).astype(_sum_dtype(area))
+
+
+def _sum_dtype(area: int) -> type:
+    return np.int16 if 255 * area <= np.iinfo(np.int16).max else np.int32
 
 
 def _block_sums(values: np.ndarray, block: int) -> np.ndarray:
-    """(..., R*block, C*block) -> (..., R, C) float32 sums over block x block tiles, by strided adds along the
-    rows, then down the columns (several times faster than reductions over short axes; the sums are of small
-    dyadic fractions, exact in float32 in any order)."""
-    runs = values[..., 0::block].copy()
+    """(..., R*block, C*block) -> (..., R, C) int32 sums over block x block tiles of integers, by strided adds
+    along the rows, then down the columns (several times faster than reductions over short axes)."""
+    runs = values[..., 0::block].astype(np.int32)
     for column in range(1, block):
         runs += values[..., column::block]
     sums = runs[..., 0::block, :].copy()
@@ -40,7 +54,15 @@ def _block_sums(values: np.ndarray, block: int) -> np.ndarray:
     return sums
 
 
-def _coarse_search(current: np.ndarray, previous: np.ndarray, block: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def _mean_costs(sums: np.ndarray, area: int) -> np.ndarray:
+    """float32 sums of absolute differences of level pixels (integer sums over ``area`` luma pixels) in luma
+    levels: one rounding of the exact quotient (equal to summing the area averages wherever ``area`` is a power
+    of two)."""
+    return (sums / area).astype(np.float32)
+
+
+def _coarse_search(current: np.ndarray, previous: np.ndarray, area: int, block: int,
+                   radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Exhaustive integer search: per block the (dy, dx) minimising SAD, preferring small displacements on ties."""
     padded = np.pad(previous, radius, mode="edge")
     height, width = current.shape
@@ -51,33 +73,29 @@ def _coarse_search(current: np.ndarray, previous: np.ndarray, block: int, radius
         for dy in range(-radius, radius + 1)
     ])  # (S, R, C), dy-major as ``shifts``
     penalty = np.array([abs(dy) + abs(dx) for dy, dx in shifts], np.float32) * 1e-3 * block * block
-    best = np.argmin(costs + penalty[:, None, None], axis=0)
+    best = np.argmin(_mean_costs(costs, area) + penalty[:, None, None], axis=0)
     shifts = np.array(shifts)
     return shifts[best, 0].astype(np.float32), shifts[best, 1].astype(np.float32)
 
 
-def _refine(current: np.ndarray, previous: np.ndarray, block: int, dy: np.ndarray, dx: np.ndarray,
+def _refine(current: np.ndarray, previous: np.ndarray, area: int, block: int, dy: np.ndarray, dx: np.ndarray,
             subpixel: bool):
     """+-1 pixel refinement of per-block integer displacements by SAD; with ``subpixel``, then an offset per
     axis from the V (equiangular lines) through the best cost and its two neighbours (blocks whose best lies
     inside the 3 x 3 window; the offset is clipped to +-0.5)."""
-    height, width = current.shape
-    block_dy = np.repeat(np.repeat(dy, block, 0), block, 1).astype(np.intp)
-    block_dx = np.repeat(np.repeat(dx, block, 0), block, 1).astype(np.intp)
-    # reads past the frame's edge are its edge pixels: an edge-padded copy, read at flat indices, clamps them
-    pad = int(max(np.abs(block_dy).max(), np.abs(block_dx).max())) + 1
-    padded = np.pad(previous, pad, mode="edge")
-    stride = padded.shape[1]
-    flat = padded.reshape(-1)
-    # each pixel's read at offset (-1, -1): the nine offsets are the flat copy read from 0 to 2 * (stride + 1) on
-    index = ((np.arange(height)[:, None] + block_dy + (pad - 1)) * stride
-             + np.arange(width)[None, :] + block_dx + (pad - 1))
-    costs = np.empty((3, 3, *dy.shape), np.float32)  # (oy + 1, ox + 1, R, C)
+    rows, cols = dy.shape
+    # reads past the frame's edge are its edge pixels: an edge-padded copy clamps them
+    pad = int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(previous, pad, mode="edge"), (block, block))
+    top = (np.arange(rows)[:, None] * block + dy.astype(np.intp) + pad)  # (R, C) each block's window at (0, 0)
+    left = (np.arange(cols)[None, :] * block + dx.astype(np.intp) + pad)
+    blocks = current.reshape(rows, block, cols, block).transpose(0, 2, 1, 3)  # (R, C, block, block)
+    costs = np.empty((3, 3, rows, cols), np.float32)  # (oy + 1, ox + 1, R, C)
     for oy in (-1, 0, 1):
         for ox in (-1, 0, 1):
             penalty = (abs(oy) + abs(ox)) * 1e-3 * block * block
-            shifted = np.take(flat[(oy + 1) * stride + ox + 1:], index)
-            costs[oy + 1, ox + 1] = _block_sums(np.abs(current - shifted), block) + penalty
+            difference = np.abs(blocks - windows[top + oy, left + ox])  # (R, C, block, block)
+            costs[oy + 1, ox + 1] = _mean_costs(difference.sum(axis=(2, 3), dtype=np.int32), area) + penalty
     best = np.argmin(costs.reshape(9, *dy.shape), axis=0)  # (R, C)
     best_y, best_x = np.divmod(best, 3)
     if not subpixel:
@@ -113,19 +131,25 @@ def block_matching_field(luma: np.ndarray, previous: np.ndarray) -> MotionField:
         rows += 1
     if cols % 2:
         cols += 1
-    current_work = _downsample(luma, factor, rows * BLOCK, cols * BLOCK)  # (rows*B, cols*B)
-    previous_work = _downsample(previous, factor, rows * BLOCK, cols * BLOCK)
-    coarse_dy, coarse_dx = _coarse_search(_downsample(current_work, 2, rows * BLOCK // 2, cols * BLOCK // 2),
-                                          _downsample(previous_work, 2, rows * BLOCK // 2, cols * BLOCK // 2),
-                                          BLOCK, COARSE_SEARCH)  # (rows/2, cols/2) in half-working pixels
+    # every level holds integer sums of luma pixels (area averages times their area, exact): the searches
+    # compare sums of absolute differences, int16 while the sums fit
+    coarse_area = 4 * factor * factor
+    current_work, previous_work = (_area_sums(image, factor, rows * BLOCK, cols * BLOCK)  # (rows*B, cols*B)
+                                   for image in (luma, previous))
+    coarse_dy, coarse_dx = _coarse_search(
+        *(_level_image(image, coarse_area, 2, rows * BLOCK // 2, cols * BLOCK // 2)
+          for image in (current_work, previous_work)),
+        coarse_area, BLOCK, COARSE_SEARCH)  # (rows/2, cols/2) in half-working pixels
     dy = np.repeat(np.repeat(coarse_dy * 2, 2, 0), 2, 1) * factor  # (rows, cols) in full-resolution pixels
     dx = np.repeat(np.repeat(coarse_dx * 2, 2, 0), 2, 1) * factor
     for level in _refinement_levels(factor):  # +-1 at the working resolution, then finer, sub-pixel at the end
-        current, reference = ((current_work, previous_work) if level == factor else
-                              (_downsample(image, level, rows * cell // level, cols * cell // level)
+        area = level * level
+        current, reference = ((image.astype(_sum_dtype(area)) for image in (current_work, previous_work))
+                              if level == factor else
+                              (_level_image(image, area, level, rows * cell // level, cols * cell // level)
                                for image in (luma, previous)))
-        level_dy, level_dx = _refine(current, reference, cell // level, np.rint(dy / level), np.rint(dx / level),
-                                     subpixel=level == 1)
+        level_dy, level_dx = _refine(current, reference, area, cell // level, np.rint(dy / level),
+                                     np.rint(dx / level), subpixel=level == 1)
         dy, dx = level_dy * level, level_dx * level
     covered = np.ones((rows, cols), dtype=bool)
     return MotionField(dx.astype(np.float32), dy.astype(np.float32), covered, cell)
