@@ -449,7 +449,7 @@ def _cut_patches(scored: _ScoredFrames, chosen: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _thread_pools() -> ThreadpoolController:
-    """The native thread pools loaded in this process, found once (a search walks every loaded library: tens of
+    """The native thread pools loaded in this process, found once (a search walks every loaded library, a few
     ms in a process that imported torch; numpy's BLAS is loaded with numpy, before any selection)."""
     return ThreadpoolController()
 
