@@ -37,3 +37,12 @@ def test_block_matching_finds_a_translation_at_every_working_factor(height, widt
     # integer levels)
     assert np.mean(error <= 0.1) >= 0.97
     assert np.median(error) <= 0.05
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (2, 900), (900, 3), (5, 2000)])
+def test_block_matching_takes_slivers_of_frames(height, width):
+    previous = np.random.default_rng(width).integers(0, 256, (height, width), dtype=np.uint8)
+    field = block_matching_field(np.roll(previous, 1, axis=1), previous)
+    assert field.dx.shape == field.dy.shape == field.covered.shape
+    assert field.dx.shape[0] * field.cell >= height and field.dx.shape[1] * field.cell >= width
+    assert np.isfinite(field.dx).all() and np.isfinite(field.dy).all()

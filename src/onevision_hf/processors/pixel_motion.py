@@ -124,7 +124,8 @@ def _subpixel_offset(costs: np.ndarray, best_y, best_x, rows, cols, axis: int) -
 def block_matching_field(luma: np.ndarray, previous: np.ndarray) -> MotionField:
     """Motion field of ``luma`` against ``previous`` (both (H, W)), in full-resolution pixels, sub-pixel."""
     height, width = luma.shape
-    factor = max(1, round(max(height, width) / WORKING_SIZE))
+    # at most the shorter side: a sliver of a frame (2 x 900) still has one whole tile per working pixel
+    factor = max(1, min(round(max(height, width) / WORKING_SIZE), height, width))
     cell = BLOCK * factor
     rows, cols = math.ceil(height / cell), math.ceil(width / cell)
     if rows % 2:  # the coarse level halves the grid
