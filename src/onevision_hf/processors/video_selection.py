@@ -30,6 +30,7 @@ from .codec_energy import CODEC_CELL, MotionField, codec_motion_fields
 from .decode_segments import available_cores, decode_segment_count, iter_segment, plan_decode, plannable
 from .frame_energy import EnergyRecipe, downsampled_luma, energy_downscale, frame_energy
 from .geometry import FrameGeometry, ResizeSpec, apply_geometry
+from .heap_thresholds import raise_heap_thresholds
 from .patch_pixels import place_patches
 from .patch_selection import (
     SELECTION_UNITS,
@@ -281,6 +282,7 @@ def _score_stream(segments: Sequence[Iterator[DecodedFrame | ArrayFrame]], wante
     """Walk the frames once, scoring the wanted ones on the workers; returns the scored frames and the frames
     seen. ``segments``: the video in consecutive runs of frames (`decode_segments`), each walked by its own
     thread (the first by this one) beside the shared scoring workers; a failure in any stops them all."""
+    raise_heap_thresholds()  # a first selection in a process keeps its scratch memory between frames
     scored = _ScoredFrames(recipe, len(wanted))
     bar = tqdm(total=len(wanted), desc=f"selecting {name}", unit="frame", disable=not progress, leave=False)
     stop = threading.Event()

@@ -1,0 +1,33 @@
+"""The C heap's thresholds raised once per process, so that a first selection keeps its scratch memory.
+
+glibc's malloc serves a request above its *mmap threshold* with a fresh mapping, unmapped again on free, and
+hands the free memory at the top of a heap back to the kernel once it exceeds the *trim threshold*. Both start
+at 128 KiB and rise only when the program frees a mapped block larger than the mmap threshold: the threshold
+becomes that block's size, the trim threshold twice it (the dynamic threshold of ``mallopt(3)``). Scoring a
+sampled frame allocates and frees a few MB of numpy temporaries. Until the process has freed one large block,
+those pages go back to the kernel after every frame and come back zero-filled, one page fault each, for the
+next: on the bundled phone clip, the first selection in a process took about 70,000 minor page faults and
+0.1 s more than the second, which took 8,000 (`tests/test_heap_thresholds.py`; `benchmarks/README.md`,
+"Stop 27").
+
+`raise_heap_thresholds` allocates and frees one block of `THRESHOLD_BLOCK_BYTES` that is never written (a
+mapping and an unmapping, no page of it touched). glibc then keeps up to twice that much free memory per heap,
+which is where any program stands after it has freed its first large array; a first selection of the phone
+clip ends there too, having freed its patches. No malloc option is set (``mallopt`` would switch the dynamic
+threshold off for the whole process), and an allocator without this heuristic just frees the block.
+"""
+
+import functools
+
+import numpy as np
+
+# 8 MiB: the smallest power of two that removed the first selection's extra faults on the phone clip and on a
+# 30 s 720p clip (2 MiB left 55,000 of 70,000; 16 MiB did no better than 8 MiB)
+THRESHOLD_BLOCK_BYTES = 8 * 2**20
+
+
+@functools.cache
+def raise_heap_thresholds() -> None:
+    """Free one untouched `THRESHOLD_BLOCK_BYTES` block (once per process), raising glibc's dynamic mmap and
+    trim thresholds to its size and twice it."""
+    np.empty(THRESHOLD_BLOCK_BYTES, np.uint8)  # freed at once: the free is what raises them
