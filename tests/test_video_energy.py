@@ -150,3 +150,22 @@ def test_percentile_equals_numpy_bit_for_bit():
     for values in arrays:
         for percentile in (0.0, 5.0, 50.0, 90.0, 95.0, 99.9, 100.0, 37.3):
             assert exact_percentile(values, percentile) == float(np.percentile(values, percentile))
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_downsampled_luma_is_the_rounded_mean_of_edge_replicated_tiles(factor):
+    rng = np.random.default_rng(factor)
+    for height, width in [(8, 8), (37, 53), (1, 3), (360, 640), (13, 4)]:
+        frame = rng.integers(0, 256, (height, width + 24), dtype=np.uint8)
+        luma = frame[:, 5:5 + width]  # a strided view, as the decoder's padded rows are
+        if height >= factor and width >= factor:  # a tile whose mean is an exact half rounds up
+            luma[:factor, :factor] = np.arange(factor * factor).reshape(factor, factor) % 2
+        rows, cols = -(-height // factor), -(-width // factor)
+        padded = np.pad(luma, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
+        sums = padded.reshape(rows, factor, cols, factor).sum(axis=(1, 3), dtype=np.int64)
+        np.testing.assert_array_equal(downsampled_luma(luma, factor), (sums + factor**2 // 2) // factor**2)
+
+
+def test_downsampled_luma_refuses_a_factor_it_cannot_compute_exactly():
+    with pytest.raises(ValueError, match="one of"):
+        downsampled_luma(np.zeros((9, 9), np.uint8), 3)

@@ -28,12 +28,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from .codec_energy import MotionField, ReferencePlanes, compensated_residual, normalize_energy
 from .motion_energy import FrameWideFit, motion_magnitude, revealed_cells, revealed_pixels
 
 INTRA_FRAME_POLICIES = ("highpass", "zero", "pixel")
 ENERGY_RESOLUTIONS = ("full", "patch")
+ENERGY_DOWNSCALES = (1, 2, 4)  # the luma downsamplings the energy runs at (`energy_downscale`)
 MIN_SAMPLES_PER_PATCH = 7  # energy samples across a patch that the "patch" resolution keeps at least
 FRAME_BACKGROUND_RULES = ("subtract", "keep")
 VECTORLESS_CELL_RULES = ("fused", "residual")
@@ -118,27 +120,28 @@ def energy_downscale(recipe: EnergyRecipe, source_height: int, scaled_height: in
     if recipe.energy_resolution == "full":
         return 1
     footprint = patch_size * source_height / max(scaled_height, 1)  # video pixels per patch side
-    return next(factor for factor in (4, 2, 1) if factor == 1 or footprint / factor >= MIN_SAMPLES_PER_PATCH)
+    return next(factor for factor in ENERGY_DOWNSCALES[::-1]
+                if factor == 1 or footprint / factor >= MIN_SAMPLES_PER_PATCH)
 
 
 def downsampled_luma(luma: np.ndarray, factor: int) -> np.ndarray:
-    """(ceil(H / factor), ceil(W / factor)) uint8 means of ``factor x factor`` tiles (edges replicated): the luma
-    at the energy's resolution. A mean, not a decimation: every second pixel of a fine texture aliases, and a
-    half-pixel shift of the aliased image no longer predicts it."""
+    """(ceil(H / factor), ceil(W / factor)) uint8 means of ``factor x factor`` tiles (edges replicated), rounded to
+    nearest: the luma at the energy's resolution (``factor`` 1, 2 or 4). A mean, not a decimation: every second
+    pixel of a fine texture aliases, and a half-pixel shift of the aliased image no longer predicts it.
+
+    Pillow's box reduction computes it: ``(sum + factor**2 / 2) >> log2(factor**2)`` for these factors, exact
+    (``tests/test_video_energy.py`` pins it against the mean), in one C pass that releases the GIL, 1.4-1.7x
+    faster than numpy's strided adds (0.10 against 0.14 ms a 360 x 640 luma, 0.29 against 0.48 ms at 720p with
+    ``factor`` 4). Read-only, as the decoder's own planes are."""
+    if factor not in ENERGY_DOWNSCALES:
+        raise ValueError(f"the energy's luma downsampling is one of {ENERGY_DOWNSCALES}, got {factor}.")
     if factor == 1:
         return luma
     height, width = luma.shape
     rows, cols = -(-height // factor), -(-width // factor)
-    if (rows * factor, cols * factor) != (height, width):
+    if (rows * factor, cols * factor) != (height, width):  # Pillow would average a partial tile's own pixels
         luma = np.pad(luma, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
-    column_sums = np.zeros((rows * factor, cols), np.uint16)  # strided adds: far faster than a 4-D reduction
-    for column in range(factor):
-        column_sums += luma[:, column::factor]
-    sums = np.full((rows, cols), factor * factor // 2, np.uint16)  # rounded to nearest
-    for row in range(factor):
-        sums += column_sums[row::factor]
-    sums //= factor * factor
-    return sums.astype(np.uint8)
+    return np.asarray(Image.fromarray(luma).reduce(factor))
 
 
 def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],
