@@ -19,7 +19,8 @@ transformers read; it runs without torchvision), and ``select`` with the ``defau
 ``--before DIR`` adds the same two presets from another checkout's ``src`` (e.g. ``git worktree add --detach
 /tmp/before 0b87c5f``), interleaved in the same rounds. Ratios are medians over the rounds of each round's time
 over its decode (and its ``load_video``); CPU seconds (``time.process_time``, every thread of the child) are
-printed too, as they move less than wall time on a shared machine.
+printed too, as they move less than wall time on a shared machine, and the minor page faults of the measured
+call (memory the kernel had to hand the process, zero-filled: a first call in a process pays them).
 
 Prints wall times and ratios to the decode of the same round (side by side; imports excluded), the ratio
 of the best (least disturbed) times, and each subprocess's peak RSS (imports included: torch and
@@ -58,6 +59,7 @@ elif mode != "decode":  # imports (torch, transformers) are not part of processi
     from onevision_hf import OneVisionVideoProcessor
     processor = OneVisionVideoProcessor(preset=preset)
 start, cpu_start = time.perf_counter(), time.process_time()
+faults_start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 if mode == "decode":
     with av.open(path) as container:
         frames = sum(1 for _ in container.decode(container.streams.video[0]))
@@ -73,8 +75,9 @@ else:
     batch = processor(videos=[path])
     detail = {"pixel_values": list(batch["pixel_values"].shape)}
 seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak_mb, **detail}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": usage.ru_maxrss / 1024,
+                  "minor_faults": usage.ru_minflt - faults_start, **detail}))
 """
 
 
@@ -142,15 +145,17 @@ def measure_versus_load_video(path: Path, repeats: int, before: Path | None) -> 
           f"{repeats} rounds")
     cpu = {mode: np.array([run["cpu_seconds"] for run in runs[mode]]) for mode in modes}
     print("| mode | median seconds | vs PyAV decode (median of rounds) | vs load_video (median of rounds) "
-          "| CPU seconds (median, all threads) | CPU vs load_video's | peak RSS MB (max) |")
-    print("|---|---|---|---|---|---|---|")
+          "| CPU seconds (median, all threads) | CPU vs load_video's | minor page faults (median) "
+          "| peak RSS MB (max) |")
+    print("|---|---|---|---|---|---|---|---|")
     for mode, source in modes:
         values = seconds[(mode, source)]
         label = ("select default" if mode == "select" else mode.replace("-", " ")) + (" (before)" if source else "")
         peak = max(run["peak_rss_mb"] for run in runs[(mode, source)])
+        faults = np.median([run["minor_faults"] for run in runs[(mode, source)]])
         print(f"| {label} | {np.median(values):.2f} | {np.median(values / decode):.2f}x | "
               f"{np.median(values / load_video):.2f}x | {np.median(cpu[(mode, source)]):.2f} | "
-              f"{np.median(cpu[(mode, source)] / cpu[('load_video', None)]):.2f}x | {peak:.0f} |")
+              f"{np.median(cpu[(mode, source)] / cpu[('load_video', None)]):.2f}x | {faults:,.0f} | {peak:.0f} |")
 
 
 def measure(path: Path, repeats: int) -> None:
