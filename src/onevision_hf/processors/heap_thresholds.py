@@ -12,18 +12,20 @@ next: on the bundled phone clip, the first selection in a process took about 70,
 
 `raise_heap_thresholds` allocates and frees one block of `THRESHOLD_BLOCK_BYTES` that is never written (a
 mapping and an unmapping, no page of it touched). glibc then keeps up to twice that much free memory per heap,
-which is where any program stands after it has freed its first large array; a first selection of the phone
-clip ends there too, having freed its patches. No malloc option is set (``mallopt`` would switch the dynamic
-threshold off for the whole process), and an allocator without this heuristic just frees the block.
+which is where any program stands after it has freed a large array (a first selection ends near there too).
+No malloc option is set (``mallopt`` would switch the dynamic threshold off for the whole process), and an
+allocator without this heuristic just frees the block.
 """
 
 import functools
 
 import numpy as np
 
-# 8 MiB: the smallest power of two that removed the first selection's extra faults on the phone clip and on a
-# 30 s 720p clip (2 MiB left 55,000 of 70,000; 16 MiB did no better than 8 MiB)
-THRESHOLD_BLOCK_BYTES = 8 * 2**20
+# 31 MiB: just under the largest freed block glibc's dynamic threshold follows (32 MiB on 64-bit, malloc's
+# header included). Measured first selections in a fresh process: the phone clip 70,000 faults -> 17,000 at 8
+# MiB and at 31 MiB alike; the `reference` preset on a 30 s 720p clip (full-resolution energy maps, 3.7 MB
+# each) 155,000 without, 120,000 at 8 MiB, 54,000 at 24 and at 31 MiB (a second selection: 10,000-16,000)
+THRESHOLD_BLOCK_BYTES = 31 * 2**20
 
 
 @functools.cache
