@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from .codec_energy import MotionField
+from .tile_sums import tile_sums
 
 WORKING_SIZE = 320  # longer side of the luma the search runs on
 BLOCK = 8  # block side at the working resolution
@@ -28,7 +29,7 @@ def _area_sums(image: np.ndarray, factor: int, rows: int, cols: int) -> np.ndarr
     """(rows, cols) int32 sums over the whole ``factor x factor`` tiles of an integer image (the area average
     times the tile's area, exactly), edge-padded."""
     height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    sums = _block_sums(image[:height, :width], factor)
+    sums = tile_sums(image[:height, :width], factor, np.int32)
     return np.pad(sums, ((0, rows - sums.shape[0]), (0, cols - sums.shape[1])), mode="edge")
 
 
@@ -40,18 +41,6 @@ def _level_image(luma: np.ndarray, area: int, factor: int, rows: int, cols: int)
 
 def _sum_dtype(area: int) -> type:
     return np.int16 if 255 * area <= np.iinfo(np.int16).max else np.int32
-
-
-def _block_sums(values: np.ndarray, block: int) -> np.ndarray:
-    """(..., R*block, C*block) -> (..., R, C) int32 sums over block x block tiles of integers, by strided adds
-    along the rows, then down the columns (several times faster than reductions over short axes)."""
-    runs = values[..., 0::block].astype(np.int32)
-    for column in range(1, block):
-        runs += values[..., column::block]
-    sums = runs[..., 0::block, :].copy()
-    for row in range(1, block):
-        sums += runs[..., row::block, :]
-    return sums
 
 
 def _mean_costs(sums: np.ndarray, area: int) -> np.ndarray:
@@ -68,8 +57,8 @@ def _coarse_search(current: np.ndarray, previous: np.ndarray, area: int, block: 
     height, width = current.shape
     shifts = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
     costs = np.concatenate([  # per dy, every dx at once: (2 radius + 1, height, width) windows of the padded rows
-        _block_sums(np.abs(current - np.lib.stride_tricks.sliding_window_view(
-            padded[radius + dy:radius + dy + height], width, axis=1).transpose(1, 0, 2)), block)
+        tile_sums(np.abs(current - np.lib.stride_tricks.sliding_window_view(
+            padded[radius + dy:radius + dy + height], width, axis=1).transpose(1, 0, 2)), block, np.int32)
         for dy in range(-radius, radius + 1)
     ])  # (S, R, C), dy-major as ``shifts``
     penalty = np.array([abs(dy) + abs(dx) for dy, dx in shifts], np.float32) * 1e-3 * block * block
