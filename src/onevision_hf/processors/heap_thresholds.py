@@ -6,9 +6,9 @@ at 128 KiB and rise only when the program frees a mapped block larger than the m
 becomes that block's size, the trim threshold twice it (the dynamic threshold of ``mallopt(3)``). Scoring a
 sampled frame allocates and frees a few MB of numpy temporaries. Until the process has freed one large block,
 those pages go back to the kernel after every frame and come back zero-filled, one page fault each, for the
-next: on the bundled phone clip, the first selection in a process took about 70,000 minor page faults and
-0.1 s more than the second, which took 8,000 (`tests/test_heap_thresholds.py`; `benchmarks/README.md`,
-"Stop 27").
+next: on the bundled phone clip, the first selection in a process took about 90,000 minor page faults and
+0.14 s more than the second, which took 10,000 (`benchmarks/first_selection.py`; `benchmarks/README.md`,
+"Stop 27"; `tests/test_heap_thresholds.py`).
 
 `raise_heap_thresholds` allocates and frees one block of `THRESHOLD_BLOCK_BYTES` that is never written (a
 mapping and an unmapping, no page of it touched). glibc then keeps up to twice that much free memory per heap,
@@ -22,9 +22,10 @@ import functools
 import numpy as np
 
 # 31 MiB: just under the largest freed block glibc's dynamic threshold follows (32 MiB on 64-bit, malloc's
-# header included). Measured first selections in a fresh process: the phone clip 70,000 faults -> 17,000 at 8
-# MiB and at 31 MiB alike; the `reference` preset on a 30 s 720p clip (full-resolution energy maps, 3.7 MB
-# each) 155,000 without, 120,000 at 8 MiB, 54,000 at 24 and at 31 MiB (a second selection: 10,000-16,000)
+# header included). First selections in a fresh process (`benchmarks/first_selection.py`): the phone clip
+# 91,000 minor faults with no block, 75,000 with 2 MiB, 17,000-18,000 with 8 or 31 MiB; the `reference` preset
+# on a 30 s 720p clip (full-resolution energy maps of 3.7 MB) 163,000, 121,000 with 8 MiB, 56,000-57,000 with
+# 24 or 31 MiB (a second selection: 6,000-31,000)
 THRESHOLD_BLOCK_BYTES = 31 * 2**20
 
 
