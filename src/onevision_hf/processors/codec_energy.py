@@ -240,11 +240,13 @@ class _PredictionTaps:
         span = np.arange(cell)
         top = (np.arange(rows)[:, None] * cell + shift_y.reshape(rows, cols).astype(np.intp))  # (rows, cols)
         left = (np.arange(cols)[None, :] * cell + shift_x.reshape(rows, cols).astype(np.intp))
-        # (rows, cell, cols, 1) and (rows, 1, cols, cell)
-        first_rows = np.clip(top[:, None, :] + span[None, :, None], -1, height - 1)[..., None] + 1
-        first_cols = np.clip(left[:, :, None] + span, -1, width - 1)[:, None] + 1
-        planes = (plane.reshape(rows, cols) * ((height + 2) * self.stride))[:, None, :, None]
-        self.first = (planes + first_rows * self.stride + first_cols).reshape(rows, cell, cols * cell)
+        # a pixel's first tap: its cell's plane and row offset, (rows, cell, cols), repeated along the cell's
+        # pixel columns, plus its column, (rows, 1, cols * cell): two full-size passes with long inner loops
+        first_rows = np.clip(top[:, None, :] + span[None, :, None], -1, height - 1) + 1
+        row_offsets = first_rows * self.stride + (plane.reshape(rows, cols) * ((height + 2) * self.stride))[:, None]
+        first_cols = (np.clip(left[:, :, None] + span, -1, width - 1) + 1).reshape(rows, 1, cols * cell)
+        self.first = np.repeat(row_offsets, cell, axis=2)
+        self.first += first_cols
         self._gathered: dict[int, np.ndarray] = {}
 
     def at(self, offset: int) -> np.ndarray:

@@ -167,15 +167,28 @@ def revealed_pixels(fields: Sequence[MotionField], frame_wide: FrameWideFit, hei
     border = _border_width(fields, frame_wide, margin=0.5)
     if border is None:  # no list in use: nothing is carried anywhere
         return revealed
-    outer = np.ones((height, width), bool)
-    outer[border:height - border, border:width - border] = False
-    pixel_y, pixel_x = np.nonzero(outer)
+    pixel_y, pixel_x = _border_pixels(height, width, border)
     if len(pixel_y):
         cell = fields[0].cell
         x, y = pixel_x.astype(np.float32) + np.float32(0.5), pixel_y.astype(np.float32) + np.float32(0.5)
         revealed[pixel_y, pixel_x] = _carried_out(fields, frame_wide, x, y, (pixel_y // cell, pixel_x // cell),
                                                   height, width, margin=0.5)[0]
     return revealed
+
+
+def _border_pixels(height: int, width: int, border: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) intp rows and columns of the pixels within ``border`` of an (height, width) frame's edge, in row-major
+    order (`np.nonzero` of that mask's order, without building it)."""
+    if 2 * border >= min(height, width):  # the border strips cover the frame
+        rows, cols = np.indices((height, width)).reshape(2, -1)
+        return rows, cols
+    every_col = np.arange(width)
+    edge_cols = np.concatenate((every_col[:border], every_col[width - border:]))
+    middle = np.arange(border, height - border)
+    rows = np.concatenate((np.repeat(np.arange(border), width), np.repeat(middle, len(edge_cols)),
+                           np.repeat(np.arange(height - border, height), width)))
+    cols = np.concatenate((np.tile(every_col, border), np.tile(edge_cols, len(middle)), np.tile(every_col, border)))
+    return rows, cols
 
 
 def _border_width(fields: Sequence[MotionField], frame_wide: FrameWideFit, margin: float) -> int | None:
