@@ -7,6 +7,7 @@ from onevision_hf.processors.codec_energy import (
     MotionField,
     compensated_prediction,
     compensated_residual,
+    PERCENTILE_SAMPLE_STEP,
     exact_percentile,
     highpass_energy,
 )
@@ -150,6 +151,24 @@ def test_percentile_equals_numpy_bit_for_bit():
     for values in arrays:
         for percentile in (0.0, 5.0, 50.0, 90.0, 95.0, 99.9, 100.0, 37.3):
             assert exact_percentile(values, percentile) == float(np.percentile(values, percentile))
+
+
+def test_percentile_of_frame_sized_maps_equals_numpy_bit_for_bit():
+    """Frame-sized maps take the sampled bracket of `_neighbouring_order_statistics`: the order statistic at the
+    bracket's low end (a run of zeros), inside it, at its top, and a stride-aliased pattern whose sample misses
+    (the counts detect it; the whole array is partitioned)."""
+    rng = np.random.default_rng(3)
+    aliased = np.full(64 * 360, 200.0, np.float32)
+    aliased[::PERCENTILE_SAMPLE_STEP] = rng.random(len(aliased[::PERCENTILE_SAMPLE_STEP]), dtype=np.float32)
+    arrays = [rng.random(640 * 360, dtype=np.float32),  # continuous: inside the bracket
+              np.where(rng.random(640 * 360) < 0.97, 0, rng.random(640 * 360)).astype(np.float32),  # a run at lo
+              rng.integers(0, 256, (640, 360)).astype(np.float32),  # integer residuals: runs of every value
+              np.full(5000, 7.25, np.float32), rng.normal(size=(300, 400)), aliased]
+    for values in arrays:
+        for percentile in (0.0, 3.0, 50.0, 95.0, 99.99, 100.0):
+            assert exact_percentile(values, percentile) == float(np.percentile(values, percentile))
+    sample_says = float(np.percentile(aliased[::PERCENTILE_SAMPLE_STEP], 50.0))
+    assert sample_says < 1.0 and exact_percentile(aliased, 50.0) == 200.0  # the sample alone would be wrong
 
 
 @pytest.mark.parametrize("factor", [2, 4])

@@ -25,6 +25,12 @@ import numpy as np
 RESIDUAL_MEASURES = ("difference", "sampling-insensitive")
 CODEC_CELL = 4  # energy pixels per side of a motion-field cell (at full resolution: H.264's smallest partition)
 
+PERCENTILE_SAMPLE_STEP = 16  # `exact_percentile` brackets its order statistic with every 16th value
+MIN_PERCENTILE_SAMPLE = 64  # smaller samples: the array is partitioned whole
+# the bracket's half-width in sample ranks, times the square root of the sample's size (a sample rank's standard
+# deviation is at most half that: 6 of them)
+PERCENTILE_SAMPLE_MARGIN = 3.0
+
 
 @dataclass(frozen=True)
 class MotionField:
@@ -421,9 +427,47 @@ def exact_percentile(values: np.ndarray, percentile: float) -> float:
 def _neighbouring_order_statistics(flat: np.ndarray, rank: int) -> tuple:
     """The ``rank``-th and ``rank + 1``-th smallest values of a 1-D array (the last one twice at the end).
 
-    One partition around ``rank``, the next value being the minimum above it. Ties at the minimum (pixels
-    predicted exactly, often most of a frame) are counted and set aside first: a partition inside a long run
-    of equal values is tens of times slower.
+    Most values are far from ``rank``: an evenly strided sample (every `PERCENTILE_SAMPLE_STEP`-th value) brackets
+    the order statistic between two of its own order statistics, ``lo`` and ``hi``, ranks apart by
+    `PERCENTILE_SAMPLE_MARGIN` times the square root of its size either side. Counting the values at most ``lo`` then places ``rank``
+    exactly: at ``lo`` itself (a run of equal values, often the zeros of pixels predicted exactly), or among the
+    few values in (``lo``, ``hi``], which alone are partitioned (a fifth of the cost of partitioning the whole
+    frame, measured on 640 x 360 residuals). The result is exact whatever the sample: a bracket that misses (a
+    pattern that aliases with the stride) is detected by the counts and the whole array partitioned instead
+    (`_order_statistics_by_partition`).
+    """
+    size = flat.size
+    sample = flat[::PERCENTILE_SAMPLE_STEP]
+    if len(sample) < MIN_PERCENTILE_SAMPLE:
+        return _order_statistics_by_partition(flat, rank)
+    centre = rank * len(sample) // size
+    margin = int(PERCENTILE_SAMPLE_MARGIN * math.sqrt(len(sample))) + 2
+    kth = [max(centre - margin, 0), min(centre + margin, len(sample) - 1)]
+    lo, hi = np.partition(sample, kth)[kth]
+    at_most_lo = np.count_nonzero(flat <= lo)
+    if rank < at_most_lo:  # at lo, unless the bracket lies above the order statistic
+        if rank < np.count_nonzero(flat < lo):
+            return _order_statistics_by_partition(flat, rank)
+        if rank + 1 < at_most_lo:
+            return lo, lo
+        above = flat[flat > lo]
+        return lo, above.min() if len(above) else lo
+    inside = flat[(flat > lo) & (flat <= hi)]
+    k = rank - at_most_lo  # rank among the values in (lo, hi]
+    if k + 1 < len(inside):
+        ordered = np.partition(inside, [k, k + 1])
+        return ordered[k], ordered[k + 1]
+    if k + 1 == len(inside):
+        above = flat[flat > hi]
+        value = inside.max()
+        return value, above.min() if len(above) else value
+    return _order_statistics_by_partition(flat, rank)  # the bracket lies below the order statistic
+
+
+def _order_statistics_by_partition(flat: np.ndarray, rank: int) -> tuple:
+    """`_neighbouring_order_statistics` by one partition of the whole array around ``rank``, the next value being
+    the minimum above it. Ties at the minimum are counted and set aside first: a partition inside a long run of
+    equal values is tens of times slower.
     """
     lowest = flat.min()
     above = flat[flat > lowest]
