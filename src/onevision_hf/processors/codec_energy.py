@@ -399,10 +399,11 @@ def _stays_inside(field: MotionField, height: int, width: int) -> np.ndarray:
 
 
 def normalize_energy(energy: np.ndarray, percentile: float, floor: float) -> np.ndarray:
-    """(float32) divide by the frame's ``percentile`` (at least ``floor``) and clip to [0, 1]."""
+    """(float32) divide by the frame's ``percentile`` (at least ``floor``) and clip to [0, 1], in place: ``energy``
+    (a float32 array of the caller's own) becomes the result."""
     scale = max(exact_percentile(energy, percentile), floor) if energy.size else floor
-    normalized = energy / np.float32(scale)
-    return np.clip(normalized, 0.0, 1.0, out=normalized)
+    np.divide(energy, np.float32(scale), out=energy)
+    return np.clip(energy, 0.0, 1.0, out=energy)
 
 
 def exact_percentile(values: np.ndarray, percentile: float) -> float:
