@@ -247,12 +247,18 @@ class _PredictionTaps:
         top = (np.arange(rows)[:, None] * cell + shift_y.reshape(rows, cols).astype(np.intp))  # (rows, cols)
         left = (np.arange(cols)[None, :] * cell + shift_x.reshape(rows, cols).astype(np.intp))
         # a pixel's first tap: its cell's plane and row offset, (rows, cell, cols), repeated along the cell's
-        # pixel columns, plus its column, (rows, 1, cols * cell): two full-size passes with long inner loops
-        first_rows = np.clip(top[:, None, :] + span[None, :, None], -1, height - 1) + 1
-        row_offsets = first_rows * self.stride + (plane.reshape(rows, cols) * ((height + 2) * self.stride))[:, None]
-        first_cols = (np.clip(left[:, :, None] + span, -1, width - 1) + 1).reshape(rows, 1, cols * cell)
+        # pixel columns, plus its column, (rows, cols * cell); every pass in place, with long inner loops
+        row_offsets = top[:, None, :] + span[:, None]
+        np.clip(row_offsets, -1, height - 1, out=row_offsets)
+        row_offsets += 1
+        row_offsets *= self.stride
+        row_offsets += (plane.reshape(rows, cols) * ((height + 2) * self.stride))[:, None]
+        first_cols = np.repeat(left, cell, axis=1)
+        first_cols += np.tile(span, cols)
+        np.clip(first_cols, -1, width - 1, out=first_cols)
+        first_cols += 1
         self.first = np.repeat(row_offsets, cell, axis=2)
-        self.first += first_cols
+        self.first += first_cols[:, None, :]
         self._gathered: dict[int, np.ndarray] = {}
 
     def at(self, offset: int) -> np.ndarray:
