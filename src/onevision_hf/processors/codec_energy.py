@@ -378,13 +378,17 @@ def _first_list_shifts(fields: Sequence[MotionField], references: ReferencePlane
     index ``references.distances``. None when no cell is predicted."""
     known, height, width = references.distances, references.height, references.width
     taken = np.zeros(fields[0].dx.size, bool)
+    planes, predictable = [], []  # per field: each cell's plane, and whether it has a vector into a known one
+    for field in fields:
+        distance = field.distances().reshape(-1)
+        plane = np.minimum(np.searchsorted(known, distance), max(len(known) - 1, 0))
+        planes.append(plane)
+        predictable.append(field.covered.reshape(-1) & (known[plane] == distance) if len(known)
+                           else np.zeros(distance.shape, bool))
     parts = []
     for inside_only in (True, False):
-        for field in fields:
-            distance = field.distances().reshape(-1)
-            plane = np.minimum(np.searchsorted(known, distance), max(len(known) - 1, 0))
-            found = known[plane] == distance if len(known) else np.zeros(distance.shape, bool)
-            usable = field.covered.reshape(-1) & found & ~taken
+        for field, plane, usable in zip(fields, planes, predictable):
+            usable = usable & ~taken
             if inside_only:
                 usable &= _stays_inside(field, height, width)
             cells = np.nonzero(usable)[0]
