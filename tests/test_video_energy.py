@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from onevision_hf.processors.codec_energy import (
+    PERCENTILE_SAMPLE_STEP,
     MotionField,
     compensated_prediction,
     compensated_residual,
-    PERCENTILE_SAMPLE_STEP,
     exact_percentile,
     highpass_energy,
 )

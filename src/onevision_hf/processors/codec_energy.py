@@ -443,12 +443,12 @@ def _neighbouring_order_statistics(flat: np.ndarray, rank: int) -> tuple:
 
     Most values are far from ``rank``: an evenly strided sample (every `PERCENTILE_SAMPLE_STEP`-th value) brackets
     the order statistic between two of its own order statistics, ``lo`` and ``hi``, ranks apart by
-    `PERCENTILE_SAMPLE_MARGIN` times the square root of its size either side. Counting the values at most ``lo`` then places ``rank``
-    exactly: at ``lo`` itself (a run of equal values, often the zeros of pixels predicted exactly), or among the
-    few values in (``lo``, ``hi``], which alone are partitioned (a fifth of the cost of partitioning the whole
-    frame, measured on 640 x 360 residuals). The result is exact whatever the sample: a bracket that misses (a
-    pattern that aliases with the stride) is detected by the counts and the whole array partitioned instead
-    (`_order_statistics_by_partition`).
+    `PERCENTILE_SAMPLE_MARGIN` times the square root of its size either side. Counting the values at most ``lo``
+    then places ``rank`` exactly: at ``lo`` itself (a run of equal values, often the zeros of pixels predicted
+    exactly), or among the few values in (``lo``, ``hi``], which alone are partitioned (2-4x faster than
+    partitioning the whole map: `benchmarks/frame_kernels.py --kernel percentile`). The result is exact whatever
+    the sample: a bracket that misses (a pattern that aliases with the stride) is detected by the counts and the
+    whole array partitioned instead (`_order_statistics_by_partition`).
     """
     size = flat.size
     sample = flat[::PERCENTILE_SAMPLE_STEP]
