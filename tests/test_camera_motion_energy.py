@@ -540,3 +540,18 @@ def test_revealed_pixels_on_the_border_band_equal_the_test_on_every_pixel():
     banded = revealed_pixels(fields, frame_wide, height, width)
     assert everywhere.any() and not everywhere.all()
     np.testing.assert_array_equal(banded, everywhere)
+
+
+def test_border_pixels_are_the_frame_edge_band_in_row_major_order():
+    # the band's pixels listed directly, as np.nonzero lists those of the band's mask: narrow bands, a band of
+    # zero width, and bands wider than half the frame (the whole frame)
+    from onevision_hf.processors.motion_energy import _border_pixels
+
+    for height, width in [(1, 1), (5, 9), (12, 7), (48, 80)]:
+        for border in range(0, max(height, width) + 2):
+            band = np.ones((height, width), bool)
+            band[border:height - border, border:width - border] = False
+            rows, cols = _border_pixels(height, width, border)
+            expected_rows, expected_cols = np.nonzero(band)
+            np.testing.assert_array_equal(rows, expected_rows)
+            np.testing.assert_array_equal(cols, expected_cols)
