@@ -26,11 +26,13 @@ from .pillow_weights import FILTERS, resampling_weights
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed point for 8-bit resampling
 BICUBIC_SUPPORT = FILTERS["bicubic"][1]
-# A frame is placed whole (Pillow's C passes) when its patches' source windows hold more than this fraction of
-# its source pixels: per window pixel the numpy passes cost about 3x what Pillow spends per source pixel
-# (measured: 3.0 vs 6.7 ms for 85 patches of a 640 x 360 frame at the default preset, 5.4 vs 5.1 ms for 137 at
-# `reference`, 4.1 vs 16 ms for 41 patches of a 720p frame).
-WHOLE_FRAME_FRACTION = 1 / 3
+# A frame is placed whole (Pillow's C passes) when its patches' source windows hold at least this fraction of
+# its source pixels. Per window pixel the numpy passes now cost little more than what Pillow spends per source
+# pixel, though they hold the GIL for part of it while the cut runs on two threads: `benchmarks/patch_cut.py`
+# (the phone clip and the 30 s 720p clip, both presets, three runs) measured the cut at 0.75 against 1/3 (the
+# fraction before stop 28) 6-31 % faster in 7 of 10 comparisons and 7-16 % slower in 3, all on the phone clip;
+# medians by case: 20 % faster (phone, default), 7 % slower (phone, `reference`), 7 and 16 % faster (720p).
+WHOLE_FRAME_FRACTION = 0.75
 CHUNK_BYTES = 32 * 2**20  # bound on the float64 temporaries of one batch of patches (large downscales)
 
 
