@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "media" / "beach-portrait-h264.mp4"
+from onevision_hf.resources import EXAMPLE_VIDEO, bundled
+
+BUNDLED = bundled(EXAMPLE_VIDEO)  # the bundled phone clip
 
 CHILD = r"""
 import json, sys, time

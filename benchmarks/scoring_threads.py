@@ -22,9 +22,11 @@ from tqdm.auto import tqdm
 
 import onevision_hf.processors.video_selection as video_selection
 from onevision_hf import OneVisionVideoProcessor
+from onevision_hf.resources import EXAMPLE_VIDEO, bundled
 
 SIZES = (57_600, 230_400, 1_000_000)  # a 180 x 320 energy map, a 360 x 640 luma, a large array
-BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "media" / "beach-portrait-h264.mp4"
+
+BUNDLED = bundled(EXAMPLE_VIDEO)  # the bundled phone clip
 
 
 def one_and_two_threads(work, repeats: int) -> tuple[float, float]:
