@@ -353,9 +353,36 @@ def test_an_intra_block_of_a_predicted_frame_is_scored_by_its_residual_alone():
     np.testing.assert_array_equal(energy["residual"][:32], energy["fused"][:32])  # predicted cells unchanged
 
 
+def test_an_intra_block_the_camera_predicts_is_not_new_content():
+    # an intra refresh codes blocks intra that the camera's pan predicts; new content coded intra keeps its residual
+    rng = np.random.default_rng(7)
+    height, width, cell = 96, 128, 4
+    texture = _texture(rng, height + 8, width + 8)
+    reference = texture[4:4 + height, 4:4 + width]
+    current = texture[3:3 + height, 2:2 + width].copy()  # the camera moved: pixel (y, x) was at (y - 1, x - 2)
+    current[56:80, 88:112] = _texture(rng, 24, 24)  # new content
+    covered = np.ones((height // cell, width // cell), bool)
+    covered[4:20, 8:12] = False  # an intra-refresh column over the background
+    covered[14:20, 22:28] = False  # the new content's intra blocks
+    dx, dy = np.where(covered, np.float32(-2), 0), np.where(covered, np.float32(-1), 0)
+    field = MotionField(dx.astype(np.float32), dy.astype(np.float32), covered, cell, covered.astype(np.int16))
+
+    camera = FrameWideFit([field], height, width).uncovered_camera_field([field])
+    np.testing.assert_array_equal(camera.covered, ~covered)
+    np.testing.assert_allclose(camera.dx[~covered], -2, atol=1e-4)
+    np.testing.assert_allclose(camera.dy[~covered], -1, atol=1e-4)
+    np.testing.assert_array_equal(camera.distances()[~covered], 1)
+    assert FrameWideFit([field], height, width).uncovered_camera_field([camera, field]) is None  # all covered
+
+    energy = frame_energy(current, [field], {1: reference}, EnergyRecipe(frame_background="keep"))
+    refresh, new, background = energy[16:80, 32:48], energy[56:80, 88:112], energy[8:48, 64:80]
+    assert refresh.mean() <= background.mean() + 0.01  # predicted by the camera: no more than the background
+    assert new.mean() > 0.3 and new.mean() > 10 * refresh.mean()
+
+
 def test_the_residual_the_camera_explains_better_than_a_block_translation_is_the_cameras():
     from onevision_hf.processors.codec_energy import compensated_residual
-    from onevision_hf.processors.frame_energy import lesser_per_cell
+    from onevision_hf.processors.frame_energy import lower_cells
     from onevision_hf.processors.pixel_motion import block_matching_field
     from onevision_hf.processors.video_decoding import ArrayFrame
 
@@ -367,7 +394,8 @@ def test_the_residual_the_camera_explains_better_than_a_block_translation_is_the
     camera = FrameWideFit([field], *current.shape).camera_field(field)
     by_vector = compensated_residual(current, [field], {1: reference})
     by_camera = compensated_residual(current, [camera], {1: reference})
-    lesser = lesser_per_cell(by_vector, by_camera, field.cell)
+    lesser = np.where(field.to_pixels(lower_cells(by_camera, by_vector, field), *current.shape), by_camera,
+                      by_vector)  # per cell, whichever prediction leaves less
     rows, cols = field.dx.shape
 
     def cell_sums(values):

@@ -1,11 +1,13 @@
 """Selection under camera motion (issue 11): the fast subset of `benchmarks/selection_quality.py`.
 
-Four H.264 clips of 48 frames at 352 x 640 with one textured 48-px square moving on its own: the issue's
-diagonal pan (2 px right, 1 px down per frame, a keyframe every 12 frames, 2 B-frames), a 1 %/frame zoom in,
-a 1 %/frame zoom out with a B-pyramid and handheld shake (the benchmark's worst cells before their fixes).
-The default preset (16 sampled frames, first frame not forced) must find >= 90 % of the truly moving patches
-with a budget of twice their count. Plus checks that the synthetic camera's ground truth and warp
-are what they claim to be.
+Six clips of 48 frames at 352 x 640 with one textured 48-px square moving on its own. Four are H.264: the
+issue's diagonal pan (2 px right, 1 px down per frame, a keyframe every 12 frames, 2 B-frames), a 1 %/frame
+zoom in, a 1 %/frame zoom out with a B-pyramid and handheld shake (the benchmark's worst cells before their
+fixes). Two are the diagonal pan through streams of the benchmark's `STREAM_VARIANTS`: MPEG-4 part 2 with
+B-frames (XviD / DivX AVI files; FFmpeg exports only (0, 0) vectors for its B-frames) and x264's intra refresh
+(no IDR after the first frame, a column of intra blocks sweeping every frame). The default preset (16 sampled
+frames, first frame not forced) must find >= 90 % of the truly moving patches with a budget of twice their
+count. Plus checks that the synthetic camera's ground truth and warp are what they claim to be.
 """
 
 import numpy as np
@@ -15,18 +17,25 @@ from onevision_hf import OneVisionVideoProcessor
 from onevision_hf.errors import OneVisionInputError
 from onevision_hf.synthetic_video import CameraMotion, moving_patches, moving_recall, render_scene, write_video
 
-CLIPS = {  # name: (camera, libx264 options)
+H264 = ("libx264", ".mp4")
+CLIPS = {  # name: (camera, (encoder, file suffix), encoder options)
     "diagonal pan, keyframe every 12, 2 B-frames": (
-        CameraMotion(pan=(1.0, 2.0)), {"crf": "23", "g": "12", "keyint_min": "12", "bf": "2"}),
+        CameraMotion(pan=(1.0, 2.0)), H264, {"crf": "23", "g": "12", "keyint_min": "12", "bf": "2"}),
     "zoom in 1 %/frame, keyframe every 30, 2 B-frames": (
-        CameraMotion(zoom=0.01), {"crf": "23", "g": "30", "keyint_min": "30", "bf": "2"}),
+        CameraMotion(zoom=0.01), H264, {"crf": "23", "g": "30", "keyint_min": "30", "bf": "2"}),
     # B-pyramid: x264 predicts the zoomed-out border of B-frames from the future list alone, and FFmpeg exports
     # a (0, 0) past vector for those partitions (`reference_frames.unused_list_vectors`)
     "zoom out 1 %/frame, keyframe every 12, 3 B-frames with B-pyramid": (
-        CameraMotion(zoom=-0.01), {"crf": "23", "g": "12", "keyint_min": "12", "bf": "3", "b-pyramid": "normal"}),
+        CameraMotion(zoom=-0.01), H264, {"crf": "23", "g": "12", "keyint_min": "12", "bf": "3", "b-pyramid": "normal"}),
     # the hand moves differently over 1 and over 3 frames: each reference needs its own camera fit
     "handheld shake 3 px, keyframe every 12, 2 B-frames": (
-        CameraMotion(shake=3.0), {"crf": "23", "g": "12", "keyint_min": "12", "bf": "2"}),
+        CameraMotion(shake=3.0), H264, {"crf": "23", "g": "12", "keyint_min": "12", "bf": "2"}),
+    # B-frames measured by block matching (`video_selection._motionless_b_frame`)
+    "diagonal pan, MPEG-4 part 2, keyframe every 30, 2 B-frames": (
+        CameraMotion(pan=(1.0, 2.0)), ("mpeg4", ".avi"), {"q": "4", "g": "30", "bf": "2"}),
+    # the intra blocks predicted by the camera too (`motion_energy.FrameWideFit.uncovered_camera_field`)
+    "diagonal pan, x264 intra refresh every 30 frames": (
+        CameraMotion(pan=(1.0, 2.0)), H264, {"crf": "23", "x264-params": "intra-refresh=1:keyint=30"}),
 }
 
 
@@ -35,10 +44,10 @@ def camera_clips(tmp_path_factory):
     """name -> (scene, path of its H.264 encode), built once for the module."""
     directory = tmp_path_factory.mktemp("camera-motion")
     clips = {}
-    for index, (name, (camera, options)) in enumerate(CLIPS.items()):
+    for index, (name, (camera, (encoder, suffix), options)) in enumerate(CLIPS.items()):
         scene = render_scene(48, 352, 640, num_objects=1, object_size=48, speed=3.0, seed=index, camera=camera)
-        path = directory / f"clip-{index}.mp4"
-        write_video(path, scene.frames, codec="libx264", rate=30, options=options)
+        path = directory / f"clip-{index}{suffix}"
+        write_video(path, scene.frames, codec=encoder, rate=30, options=options)
         clips[name] = (scene, path)
     return clips
 

@@ -188,3 +188,16 @@ def test_patch_scores_are_the_placed_energy_summed_per_patch(size, resize, patch
     scores = patch_scores(energy, geometry)
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
     assert ((scores == 0) == (expected == 0)).all()
+
+
+def test_b_frames_of_mpeg2_are_not_references(tmp_path):
+    # nothing is predicted from an MPEG-1/2 or MPEG-4 part 2 B-picture: never a candidate reference
+    from onevision_hf.processors.video_decoding import PICTURE_TYPE_B, iter_frames
+
+    scene = render_scene(12, 64, 96, num_objects=1, object_size=16, speed=2.0, seed=2)
+    path = tmp_path / "bframes.mpg"
+    write_video(path, scene.frames, codec="mpeg2video", rate=25, options={"bf": "2", "g": "12"})
+    kinds = [(int(frame.frame.pict_type) == PICTURE_TYPE_B, frame.is_reference)
+             for frame in iter_frames(path, export_motion_vectors=True)]
+    assert len(kinds) == 12 and any(is_b for is_b, _ in kinds)
+    assert all(is_reference == (not is_b) for is_b, is_reference in kinds)

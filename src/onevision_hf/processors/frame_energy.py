@@ -84,7 +84,9 @@ class EnergyRecipe:
             that and the residual of the prediction by the camera's motion (`FrameWideFit.camera_field`; with
             the ``"affine"`` camera model, else the vectors alone): what neither the codec's vector nor the
             camera explains. A block translation cannot follow a rotation, a zoom or the sub-block
-            variations of a shaking camera; the residual it leaves on the background is the camera's.
+            variations of a shaking camera; the residual it leaves on the background is the camera's. A cell
+            no list covers (an intra block) gets the camera's prediction from the nearest reference too
+            (`FrameWideFit.uncovered_camera_field`): an intra refresh or a cheaper intra code is not new content.
         revealed_content: ``"ignore"`` cells and pixels the camera brought into view
             (`motion_energy.revealed_cells`, `motion_energy.revealed_pixels`: the camera's motion carries
             them out of every reference they are predicted from; new to the codec, not moving) or ``"keep"``
@@ -154,11 +156,14 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
     height, width = luma.shape
     if recipe.frame_background == "subtract" and is_scene_cut(luma, references.get(1)):
         return np.ones((height, width), np.float32)
+    camera_model = recipe.camera_model if recipe.camera_compensation else None
+    motion_fields = fields if recipe.future_vectors else fields[:1]  # codec fields: past list first
+    frame_wide = FrameWideFit(motion_fields, height, width) if recipe.motion_weight > 0 else None
+    residual = None
+    if recipe.motion_weight < 1:
+        residual = _residual_energy(luma, fields, references, recipe, frame_wide, camera_model)
     residual_weight = np.float32(1 - recipe.motion_weight)
     if recipe.motion_weight > 0:
-        camera_model = recipe.camera_model if recipe.camera_compensation else None
-        motion_fields = fields if recipe.future_vectors else fields[:1]  # codec fields: past list first
-        frame_wide = FrameWideFit(motion_fields, height, width)
         motion = motion_magnitude(motion_fields, height, width, camera_model, frame_wide)  # (rows, cols), energy px
         motion *= np.float32(downscale)  # video pixels
         motion = normalize_energy(motion, recipe.normalization_percentile, recipe.motion_floor)
@@ -168,15 +173,7 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
             residual_weight = fields[0].to_pixels(np.where(covered, residual_weight, np.float32(1)), height, width)
     else:
         fused = np.zeros((height, width), np.float32)
-    if recipe.motion_weight < 1:
-        planes = ReferencePlanes.for_fields(fields, references)  # the camera's fields point into the same ones
-        residual = compensated_residual(luma, fields, planes, measure=recipe.residual_measure)
-        if recipe.residual_prediction == "vectors-or-camera" and recipe.motion_weight > 0 and camera_model == "affine":
-            camera_fields = [frame_wide.camera_field(field) for field in fields]
-            camera_residual = compensated_residual(luma, camera_fields, planes, unpredicted_highpass=False,
-                                                   measure=recipe.residual_measure)
-            residual = lesser_per_cell(residual, camera_residual, fields[0].cell)
-        residual = normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
+    if residual is not None:
         residual *= residual_weight
         fused += residual
     if recipe.revealed_content == "ignore" and recipe.motion_weight > 0:
@@ -189,18 +186,34 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
     return fused
 
 
-def lesser_per_cell(first: np.ndarray, second: np.ndarray, cell: int) -> np.ndarray:
-    """(H, W) float32: each ``cell x cell`` cell's pixels from whichever of two (H, W) maps sums lower over it
-    (the first where they tie)."""
-    height, width = first.shape
-    second_lower = _cell_sums(second, cell) < _cell_sums(first, cell)
-    return np.where(np.repeat(np.repeat(second_lower, cell, 0), cell, 1)[:height, :width], second, first)
+def _residual_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],
+                     recipe: EnergyRecipe, frame_wide: FrameWideFit | None,
+                     camera_model: str | None) -> np.ndarray:
+    """(H, W) float32 normalised residual term of `frame_energy`: per cell the lesser of the vectors' and the
+    camera's prediction where ``residual_prediction`` compares them."""
+    planes = ReferencePlanes.for_fields(fields, references)  # the camera's fields point into the same ones
+    residual = compensated_residual(luma, fields, planes, measure=recipe.residual_measure)
+    if recipe.residual_prediction == "vectors-or-camera" and frame_wide is not None and camera_model == "affine":
+        camera_fields = [frame_wide.camera_field(field) for field in fields]
+        uncovered = frame_wide.uncovered_camera_field(fields)  # intra blocks: the camera's prediction too
+        camera_fields += [uncovered] if uncovered is not None else []
+        camera_residual = compensated_residual(luma, camera_fields, planes, unpredicted_highpass=False,
+                                               measure=recipe.residual_measure)
+        camera_lower = fields[0].to_pixels(lower_cells(camera_residual, residual, fields[0]), *luma.shape)
+        residual = np.where(camera_lower, camera_residual, residual)
+    return normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
 
 
-def _cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
-    """(ceil(H / cell), ceil(W / cell)) float32 sums of the ``cell x cell`` cells of an (H, W) map (zero-padded)."""
+def lower_cells(values: np.ndarray, than: np.ndarray, field: MotionField) -> np.ndarray:
+    """(rows, cols) bool on ``field``'s cell grid (which may overhang the maps): the cells over which ``values``
+    sums lower than ``than`` (two (H, W) maps, zero-padded)."""
+    return _cell_sums(values, field) < _cell_sums(than, field)
+
+
+def _cell_sums(values: np.ndarray, field: MotionField) -> np.ndarray:
+    """(rows, cols) float32 sums of an (H, W) map over the cells of ``field``'s grid (zero-padded)."""
     height, width = values.shape
-    rows, cols = -(-height // cell), -(-width // cell)
+    cell, (rows, cols) = field.cell, field.dx.shape
     if (rows * cell, cols * cell) != (height, width):
         padded = np.zeros((rows * cell, cols * cell), np.float32)
         padded[:height, :width] = values

@@ -69,13 +69,16 @@ def _cell_centres(field: MotionField) -> tuple[np.ndarray, np.ndarray]:
 
 class FrameWideFit:
     """The camera's motion in one frame: its velocity per frame of distance, fitted (once, when first asked) to
-    every list's vectors divided by their distance, and per field the camera's displacement of each of its cells
-    into its reference (`camera_field`, computed once per field)."""
+    every list's vectors divided by their distance, per field the camera's displacement of each of its cells
+    into its reference (`camera_field`, computed once per field), and of the cells no field covers
+    (`uncovered_camera_field`)."""
 
     def __init__(self, fields: Sequence[MotionField], height: int, width: int):
         self.fields, self.height, self.width = fields, height, width
         self._camera: AffineCamera | None = None
         self._camera_fields: dict[int, tuple[MotionField, MotionField]] = {}  # id(field) -> (field, camera field)
+        # (id(field), distance) -> the camera refined on the field's cells into that reference
+        self._reference_cameras: dict[tuple[int, int], AffineCamera] = {}
 
     def velocity(self) -> AffineCamera:
         if self._camera is None:
@@ -101,6 +104,27 @@ class FrameWideFit:
             cached = self._camera_fields[id(field)] = (field, self._camera_displacements(field))
         return cached[1]
 
+    def uncovered_camera_field(self, fields: Sequence[MotionField]) -> MotionField | None:
+        """The camera's displacement of each cell that no field of ``fields`` covers (an intra block) into the
+        nearest reference of the first field in use, the reference `revealed_cells` carries such a cell by, with
+        the camera refined on that reference's own cells where `camera_field` refined one; None when every cell
+        is covered or no field is in use. An encoder codes a block intra for many reasons besides new content:
+        an intra refresh sweeping the frame, a cheaper code at a low bitrate; what the camera's motion predicts
+        of such a block is not new."""
+        in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
+        uncovered = ~np.logical_or.reduce([field.covered for field in fields])
+        if not in_use or not uncovered.any():
+            return None
+        field = in_use[0]
+        used = field.distances()[field.covered & (field.distances() != 0)]
+        distance = int(used[np.argmin(np.abs(used))])
+        self.camera_field(field)  # refines the field's cameras per reference
+        camera = self._reference_cameras.get((id(field), distance)) or self.velocity().scaled(distance)
+        x, y = (values[uncovered] for values in _cell_centres(field))
+        dx, dy = np.zeros(field.dx.shape, np.float32), np.zeros(field.dx.shape, np.float32)
+        dx[uncovered], dy[uncovered] = camera.displacement(x, y)
+        return MotionField(dx, dy, uncovered, field.cell, np.where(uncovered, distance, 0).astype(np.int16))
+
     def _camera_displacements(self, field: MotionField) -> MotionField:
         covered = field.covered & (field.distances() != 0)
         camera_dx, camera_dy = np.zeros(field.dx.shape, np.float32), np.zeros(field.dx.shape, np.float32)
@@ -116,6 +140,7 @@ class FrameWideFit:
                 if size < MIN_GROUP_CELLS or _spread(x[group], y[group], self.height, self.width) < MIN_GROUP_SPREAD:
                     continue
                 camera = refine_camera_motion(x[group], y[group], dx[group], dy[group], self.velocity().scaled(d))
+                self._reference_cameras[id(field), int(d)] = camera
                 own_dx[group], own_dy[group] = camera.displacement(x[group], y[group])
             camera_dx[covered], camera_dy[covered] = own_dx, own_dy
         return replace(field, dx=camera_dx, dy=camera_dy)

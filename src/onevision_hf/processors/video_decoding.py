@@ -26,6 +26,9 @@ from .h264_packets import avcc_length_size, picture_kind
 # Decoders that export motion vectors through ``flags2=+export_mvs`` (FFmpeg's mpegvideo family and H.264).
 MOTION_VECTOR_CODECS = frozenset({"h264", "mpeg4", "h263", "h263p", "mpeg1video", "mpeg2video", "msmpeg4v2",
                                   "msmpeg4v3", "wmv1", "wmv2", "flv"})
+# Of those, the codecs whose B-pictures are never references (MPEG-1/2, MPEG-4 part 2, H.263: nothing is predicted
+# from a B-picture; H.264's B-frames may be, its packets say which: `h264_packets`)
+UNREFERENCED_B_CODECS = MOTION_VECTOR_CODECS - {"h264"}
 _LUMA_FIRST_FORMATS = ("yuv", "yuvj", "yuva", "gray", "nv12", "nv21")
 PICTURE_TYPE_I, PICTURE_TYPE_B = 1, 3
 BT601_LUMA = (0.299, 0.587, 0.114)
@@ -359,7 +362,8 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
     ``start_pts``: seek to the packet with this timestamp first (`SegmentMismatch` when another comes);
     ``end_pts``: stop before the packet with this timestamp (the decoder is flushed instead); ``skipped``:
     timestamps of packets not to decode (non-reference pictures nobody reads: no other frame changes). H.264
-    packets are read for `h264_packets.picture_kind`; other codecs' frames count as references."""
+    packets are read for `h264_packets.picture_kind`; the B-frames of `UNREFERENCED_B_CODECS` are
+    non-reference pictures, every other frame counts as a reference."""
     name = source_name(video)
     with open_container(video) as container:
         stream = container.streams.video[0]
@@ -370,6 +374,7 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
         stream.thread_type = "SLICE" if export_motion_vectors else "AUTO"
         length_size = avcc_length_size(stream.codec_context.extradata)
         read_kinds = stream.codec_context.name == "h264"  # the NAL headers say which pictures are references
+        unreferenced_b = stream.codec_context.name in UNREFERENCED_B_CODECS
         non_reference: set[int] = set()
         if start_pts is not None:
             try:
@@ -391,7 +396,8 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
                         non_reference.add(packet.pts)
                 for frame in stream.codec_context.decode(packet):
                     decoded += 1
-                    yield frame, frame.pts not in non_reference
+                    yield frame, not (frame.pts in non_reference
+                                      or unreferenced_b and int(frame.pict_type) == PICTURE_TYPE_B)
                 if packet is None:
                     break
         except av.FFmpegError as error:

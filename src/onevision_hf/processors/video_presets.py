@@ -11,7 +11,8 @@
   frames quiet, I-frames measured by block matching against the previous frame, the frame-background budget
   rule, energy at the resolution the patches need, B-frame vectors of a list their block does not use
   dropped, intra blocks of predicted frames scored by their residual alone, a cell's residual the lesser of
-  its vector's and the camera's prediction, content the camera brought into view ignored.
+  its vector's and the camera's prediction (intra blocks too), B-frames that export only (0, 0) vectors
+  measured by block matching, content the camera brought into view ignored.
 """
 
 from ..errors import OneVisionInputError

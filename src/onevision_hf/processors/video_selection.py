@@ -361,7 +361,8 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
 
     Codec mode: a predicted frame's exported vectors, each against the nearby decoded frame it points into
     (`identify_references`, at full resolution); an I-frame has none and is measured by block matching against
-    the previous frame only under the ``"pixel"`` intra policy. Pixel mode: block matching against the previous
+    the previous frame only under the ``"pixel"`` intra policy, as is, under that policy, a B-frame whose
+    exported vectors are all (0, 0) (`_motionless_b_frame`). Pixel mode: block matching against the previous
     frame, always (on the full-resolution lumas: the matcher builds its own pyramid, down to sub-pixel steps;
     run at the energy's resolution instead, its sub-pixel step is too coarse to follow a slow pan, measured:
     recall 0.40 instead of 1.00 on the diagonal pan through HEVC). The first frame of a video has no previous
@@ -372,9 +373,10 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
 
     previous = nearby.get(1)
     luma = downsampled(frame)
+    measure_pixels = not use_codec or recipe.energy.intra_frame_energy == "pixel"
     if use_codec and not frame.is_intra:
         vectors = frame.motion_vectors()
-        if vectors is not None:
+        if vectors is not None and not (measure_pixels and _motionless_b_frame(frame, vectors)):
             references = ReferenceFrames({d: other.luma() for d, other in nearby.items() if other.is_reference})
             subpixel = recipe.energy.subpixel_vectors
             distances = identify_references(vectors, frame.luma(), references, subpixel)
@@ -386,13 +388,21 @@ def frame_motion(frame, nearby: dict, recipe: SelectionRecipe, use_codec: bool, 
             used = {int(d) for d in np.unique(distances) if d != 0} | ({1} & set(nearby))  # 1: the cut test
             return FrameMotion(luma, fields, {d: downsampled(nearby[d]) for d in used}, downscale)
     references = {} if previous is None else {1: downsampled(previous)}
-    measure_pixels = not use_codec or recipe.energy.intra_frame_energy == "pixel"
     if previous is None and measure_pixels:  # the video's first frame: no motion to measure
         return FrameMotion(luma, [], references, downscale)
     if not measure_pixels:
         return FrameMotion(luma, None, references, downscale)
     field = block_matching_field(frame.luma(), previous.luma()).downscaled(downscale)  # its own pyramid
     return FrameMotion(luma, [field], references, downscale)
+
+
+def _motionless_b_frame(frame, vectors: np.ndarray) -> bool:
+    """Whether ``frame`` is a B-frame whose exported vectors are all (0, 0). FFmpeg's MPEG-4 part 2 decoder
+    exports nothing else for B-frames (it keeps no vectors of a picture nothing is predicted from: a diagonal
+    pan's B-frames, every true vector non-zero, export 0 on every block), so such a frame is measured as an
+    I-frame is, by block matching against the previous frame; a B-frame of another codec whose content stands
+    still gets the same still field from block matching."""
+    return not frame.is_anchor and not (vectors["motion_x"].any() or vectors["motion_y"].any())
 
 
 def _energy_luma(frame, downscale: int) -> np.ndarray:
