@@ -5,7 +5,10 @@ their own over a large textured background that a camera films (`synthetic_video
 pans, zoom, rotation, smoothed handheld shake, a scene cut). The ground truth is known per pixel: the
 squares, plus the whole frame at the cut; camera motion alone is never "moving". Each scene is encoded with
 libx264 (crf 23) at every keyframe interval of `GOPS` (``g`` = ``keyint_min``) and every B-structure of
-`H264_B_FRAMES`, and once each with libx265 and libvpx-vp9 (no exported vectors: the pixel path).
+`H264_B_FRAMES`, once each with libx265 and libvpx-vp9 (no exported vectors: the pixel path), and once in
+each of `STREAM_VARIANTS`: other streams whose vectors FFmpeg exports (MPEG-4 part 2 and MPEG-2 with
+B-frames, and x264's intra refresh, 16 references with 8 B-frames, MBAFF interlacing, several slices, the
+baseline profile, 10-bit and 4:4:4 sampling, open GOPs, a low and a high quality).
 
 Methods (16 frames sampled, first frame not forced, ``keep_first_frame=False``), each at the same patch
 count K on its own patch grid, with its own ground truth on that grid:
@@ -24,7 +27,7 @@ so nothing in it can be seen to move (every preset keeps it through ``keep_first
 patches any method spends on it still count against K.
 
 Usage: ``python benchmarks/selection_quality.py [--quick] [--scenes ...] [--gops 12,30] [--bframes 2B]
-[--codecs h264,hevc,vp9] [--workers 2] [--out cells.csv]``
+[--codecs h264,hevc,vp9,streams] [--workers 2] [--out cells.csv]``
 """
 
 import argparse
@@ -80,6 +83,24 @@ PIXEL_CODECS: dict[str, tuple[str, str, dict[str, str]]] = {  # name: (encoder, 
     "hevc": ("libx265", ".mp4", {"crf": "23", "g": "30", "x265-params": "log-level=error"}),
     "vp9": ("libvpx-vp9", ".webm", {"crf": "32", "b": "0", "g": "30", "cpu-used": "5"}),
 }
+# name: (encoder, suffix, options, pixel format): the "streams" family, each encoded once
+STREAM_VARIANTS: dict[str, tuple[str, str, dict[str, str], str]] = {
+    "MPEG-4 part 2, 2 B": ("mpeg4", ".avi", {"q": "4", "g": "30", "bf": "2"}, "yuv420p"),
+    "MPEG-2, 2 B": ("mpeg2video", ".mpg", {"q": "4", "g": "15", "bf": "2"}, "yuv420p"),
+    "x264 intra refresh": ("libx264", ".mp4", {"crf": "23", "x264-params": "intra-refresh=1:keyint=30"},
+                           "yuv420p"),
+    "x264 16 refs, 8 B": ("libx264", ".mp4", {"crf": "23", "g": "60", "x264-params": "ref=16:bframes=8:b-adapt=2"},
+                          "yuv420p"),
+    "x264 interlaced": ("libx264", ".mp4", {"crf": "23", "g": "30", "x264-params": "interlaced=1:tff=1"}, "yuv420p"),
+    "x264 4 slices": ("libx264", ".mp4", {"crf": "23", "g": "30", "slices": "4"}, "yuv420p"),
+    "x264 baseline": ("libx264", ".mp4", {"crf": "23", "g": "30", "profile": "baseline"}, "yuv420p"),
+    "x264 10-bit": ("libx264", ".mp4", {"crf": "23", "g": "30"}, "yuv420p10le"),
+    "x264 4:4:4": ("libx264", ".mp4", {"crf": "23", "g": "30"}, "yuv444p"),
+    "x264 open GOP": ("libx264", ".mp4", {"crf": "23", "g": "24", "x264-params": "open-gop=1:bframes=3"}, "yuv420p"),
+    "x264 crf 40": ("libx264", ".mp4", {"crf": "40", "g": "30"}, "yuv420p"),
+    "x264 crf 10": ("libx264", ".mp4", {"crf": "10", "g": "30"}, "yuv420p"),
+}
+STREAMS = "streams"
 METHODS: dict[str, dict] = {
     "default": {},
     "reference": {"preset": "reference"},
@@ -110,18 +131,23 @@ def scene_folder(directory: str, scene_name: str) -> Path:
 def encodings(gops, bframes, codecs) -> list[tuple[str, int, str]]:
     """(codec, keyframe interval, B-structure) of every encoding asked for."""
     chosen = [("h264", gop, name) for gop in gops for name in bframes] if "h264" in codecs else []
-    return chosen + [(codec, 30, "codec default") for codec in PIXEL_CODECS if codec in codecs]
+    chosen += [(codec, 30, "codec default") for codec in PIXEL_CODECS if codec in codecs]
+    return chosen + [(STREAMS, 0, name) for name in STREAM_VARIANTS] if STREAMS in codecs else chosen
 
 
 def encode(scene: SyntheticScene, codec: str, gop: int, bframes: str, directory: Path) -> Path:
-    """Encode ``scene`` into ``directory``; the file's path."""
+    """Encode ``scene`` into ``directory``; the file's path (``bframes`` names the variant of `STREAMS`)."""
+    pix_fmt = "yuv420p"
     if codec == "h264":
         encoder, suffix = "libx264", ".mp4"
         options = {"crf": "23", "g": str(gop), "keyint_min": str(gop), **H264_B_FRAMES[bframes]}
+    elif codec == STREAMS:
+        encoder, suffix, options, pix_fmt = STREAM_VARIANTS[bframes]
     else:
         encoder, suffix, options = PIXEL_CODECS[codec]
-    path = directory / f"{codec}-g{gop}-{bframes.replace(' ', '-')}{suffix}"
-    write_video(path, scene.frames, codec=encoder, rate=RATE, options=options)
+    name = "".join(char if char.isalnum() else "-" for char in f"{codec}-g{gop}-{bframes}")
+    path = directory / f"{name}{suffix}"
+    write_video(path, scene.frames, codec=encoder, rate=RATE, pix_fmt=pix_fmt, options=options)
     return path
 
 
@@ -231,9 +257,24 @@ def scene_table(rows: list[dict], codecs: tuple[str, ...], budget: str, scenes: 
     return lines
 
 
+def stream_table(rows: list[dict], budget: str) -> list[str]:
+    """Markdown lines: per variant of `STREAMS`, each method's mean (min) recall over the scenes."""
+    lines = ["| stream | scenes | " + " | ".join(ALL_METHODS) + " |", "|---|---|" + "---|" * len(ALL_METHODS)]
+    for variant in STREAM_VARIANTS:
+        cells = []
+        for method in ALL_METHODS:
+            recalls = [row["recall"] for row in _cells(rows, codec=(STREAMS,), bframes=(variant,),
+                                                        budget=(budget,), method=(method,))]
+            cells.append(f"{np.mean(recalls):.3f} ({min(recalls):.3f})" if recalls else "-")
+        count = len(_cells(rows, codec=(STREAMS,), bframes=(variant,), budget=(budget,), method=("default",)))
+        lines.append(f"| {variant} | {count} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def report(rows: list[dict], scenes: list[str], seconds: float, workers: int) -> str:
     """The markdown report: per-scene tables, worst default cells, summary lines."""
-    codec_groups = [(("h264",), "H.264 (codec vectors)"), (tuple(PIXEL_CODECS), "HEVC + VP9 (pixel path)")]
+    codec_groups = [(("h264",), "H.264 (codec vectors)"), (tuple(PIXEL_CODECS), "HEVC + VP9 (pixel path)"),
+                    ((STREAMS,), "other streams (`STREAM_VARIANTS`)")]
     out = [f"Recall of the truly moving patches ({FRAMES} frames of {HEIGHT} x {WIDTH} at {RATE} fps, {SAMPLED} "
            f"sampled, first frame not forced and scored; {len(rows)} cells, {seconds:.0f} s on {workers} "
            "workers). Cells: mean (min) over the encodings.", ""]
@@ -242,6 +283,8 @@ def report(rows: list[dict], scenes: list[str], seconds: float, workers: int) ->
             continue
         for budget in BUDGETS:
             out += [f"**{label}, K = {budget}**", "", *scene_table(rows, codecs, budget, scenes), ""]
+            if codecs == (STREAMS,):
+                out += [f"**{label} by stream, K = {budget}**", "", *stream_table(rows, budget), ""]
     defaults = sorted(_cells(rows, method=("default",)), key=lambda row: row["recall"])
     out += ["Worst default cells:", "", "| scene | codec | keyframe every | B-frames | budget | default | "
             "block matching |", "|---|---|---|---|---|---|---|"]
@@ -260,10 +303,12 @@ def report(rows: list[dict], scenes: list[str], seconds: float, workers: int) ->
         shares = [row["top_frame_share"] for row in _cells(defaults, budget=(budget,))]
         out.append(f"- default, K = {budget}: share of K on the sampled frame that takes most, mean "
                    f"{np.mean(shares):.3f}, max {max(shares):.3f} (an even spread is {1 / SAMPLED:.3f})")
-    h264 = _cells(defaults, codec=("h264",))
-    trailing = sum(matching[_key(row)] - row["recall"] > 0.01 for row in h264)
-    out.append(f"- H.264 cells where default (codec vectors) trails block matching by > 0.01: {trailing} of "
-               f"{len(h264)}")
+    for codec, label in (("h264", "H.264"), (STREAMS, "other-stream")):
+        cells = _cells(defaults, codec=(codec,))
+        trailing = sum(matching[_key(row)] - row["recall"] > 0.01 for row in cells)
+        if cells:
+            out.append(f"- {label} cells where default (codec vectors) trails block matching by > 0.01: "
+                       f"{trailing} of {len(cells)}")
     return "\n".join(out)
 
 
@@ -300,14 +345,14 @@ def main():
     parser.add_argument("--scenes", help="comma-separated scenes, each by the start of its name")
     parser.add_argument("--gops", help=f"comma-separated H.264 keyframe intervals, from {GOPS}")
     parser.add_argument("--bframes", help=f"comma-separated H.264 B-structures, from {list(H264_B_FRAMES)}")
-    parser.add_argument("--codecs", help="comma-separated, from h264, hevc, vp9")
+    parser.add_argument("--codecs", help=f"comma-separated, from h264, hevc, vp9, {STREAMS}")
     parser.add_argument("--workers", type=int, default=2, help="processes, one clip each at a time")
     parser.add_argument("--out", type=Path, help="CSV of every cell")
     args = parser.parse_args()
     scenes = _scene_names(args.scenes) if args.scenes else list(SCENES)
     gops = _choices(args.gops, GOPS, "keyframe intervals", int)
     bframes = _choices(args.bframes, H264_B_FRAMES, "B-structures")
-    codecs = _choices(args.codecs, ("h264", *PIXEL_CODECS), "codecs")
+    codecs = _choices(args.codecs, ("h264", *PIXEL_CODECS, STREAMS), "codecs")
     if args.quick:
         scenes = [name for name in QUICK_SCENES if name in scenes] or list(QUICK_SCENES)
         gops, bframes, codecs = [12], ["2B"], ["h264", "hevc"]
