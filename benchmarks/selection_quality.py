@@ -132,7 +132,9 @@ def encodings(gops, bframes, codecs) -> list[tuple[str, int, str]]:
     """(codec, keyframe interval, B-structure) of every encoding asked for."""
     chosen = [("h264", gop, name) for gop in gops for name in bframes] if "h264" in codecs else []
     chosen += [(codec, 30, "codec default") for codec in PIXEL_CODECS if codec in codecs]
-    return chosen + [(STREAMS, 0, name) for name in STREAM_VARIANTS] if STREAMS in codecs else chosen
+    if STREAMS in codecs:
+        chosen += [(STREAMS, 0, name) for name in STREAM_VARIANTS]
+    return chosen
 
 
 def encode(scene: SyntheticScene, codec: str, gop: int, bframes: str, directory: Path) -> Path:

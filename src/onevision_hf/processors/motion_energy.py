@@ -111,13 +111,12 @@ class FrameWideFit:
         is covered or no field is in use. An encoder codes a block intra for many reasons besides new content:
         an intra refresh sweeping the frame, a cheaper code at a low bitrate; what the camera's motion predicts
         of such a block is not new."""
-        in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
+        in_use = _fields_in_use(fields)
         uncovered = ~np.logical_or.reduce([field.covered for field in fields])
         if not in_use or not uncovered.any():
             return None
         field = in_use[0]
-        used = field.distances()[field.covered & (field.distances() != 0)]
-        distance = int(used[np.argmin(np.abs(used))])
+        distance = _nearest_reference(field)
         self.camera_field(field)  # refines the field's cameras per reference
         camera = self._reference_cameras.get((id(field), distance)) or self.velocity().scaled(distance)
         x, y = (values[uncovered] for values in _cell_centres(field))
@@ -239,14 +238,13 @@ def _carried_out(fields: Sequence[MotionField], frame_wide: FrameWideFit, x: np.
     (rows, cols) per-cell array at the points), and the per-point coverage by any list in use (None when no
     list is)."""
     velocity_dx, velocity_dy = frame_wide.velocity().displacement(x, y)  # per frame of distance
-    in_use = [field for field in fields if (field.covered & (field.distances() != 0)).any()]
+    in_use = _fields_in_use(fields)
     covered = np.logical_or.reduce([field.covered for field in in_use])[cell_of] if in_use else None
     revealed = np.zeros(x.shape, bool)
     applied = np.zeros(x.shape, bool)
     for field in in_use:
         distance = field.distances().astype(np.float32)
-        used = distance[field.covered & (distance != 0)]
-        distance = np.where(field.covered & (distance != 0), distance, used[np.argmin(np.abs(used))])[cell_of]
+        distance = np.where(field.covered & (distance != 0), distance, np.float32(_nearest_reference(field)))[cell_of]
         source_x, source_y = x + velocity_dx * distance, y + velocity_dy * distance
         if margin:  # a footprint reaching past the edge
             outside = ((source_x < margin) | (source_x > width - margin) | (source_y < margin)
@@ -257,6 +255,18 @@ def _carried_out(fields: Sequence[MotionField], frame_wide: FrameWideFit, x: np.
         revealed = np.where(applies, np.where(applied, revealed & outside, outside), revealed)
         applied |= applies
     return revealed, covered
+
+
+def _fields_in_use(fields: Sequence[MotionField]) -> list[MotionField]:
+    """The fields with a vector into a known reference on some cell."""
+    return [field for field in fields if (field.covered & (field.distances() != 0)).any()]
+
+
+def _nearest_reference(field: MotionField) -> int:
+    """The signed distance of the nearest reference a field in use points into: the one a cell it does not
+    cover is carried by."""
+    used = field.distances()[field.covered & (field.distances() != 0)]
+    return int(used[np.argmin(np.abs(used))])
 
 
 def _block_any(cells: np.ndarray, block: int) -> np.ndarray:
