@@ -14,6 +14,7 @@ VIDEO_ENCODINGS = {
     "hevc.mp4": {"codec": "libx265", "options": {"x265-params": "log-level=error"}},
     "vp9.webm": {"codec": "libvpx-vp9", "options": {"deadline": "realtime", "cpu-used": "8"}},
     "mjpeg.avi": {"codec": "mjpeg", "pix_fmt": "yuvj420p"},
+    "png.mov": {"codec": "png", "pix_fmt": "rgb24"},  # RGB-coded: no luma plane, swscale converts it
     "h264-10bit.mp4": {"codec": "libx264", "pix_fmt": "yuv420p10le"},
     "h264-vfr.mp4": {"codec": "libx264", "pts": np.cumsum([0] + [1 + i % 3 for i in range(SCENE_FRAMES - 1)]).tolist()},
 }

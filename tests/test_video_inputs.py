@@ -1,5 +1,7 @@
 """Every input that decodes gets a correct answer; every one that does not raises OneVisionVideoError."""
 
+import threading
+
 import av
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from onevision_hf.synthetic_video import moving_patches, moving_recall, render_s
     ("hevc.mp4", "pixel-block-matching"),
     ("vp9.webm", "pixel-block-matching"),
     ("mjpeg.avi", "pixel-block-matching"),
+    ("png.mov", "pixel-block-matching"),
 ])
 def test_every_codec_finds_the_moving_object_and_says_how(video_files, moving_scene, name, method):
     selection = OneVisionVideoProcessor(num_frames=16, budget=0.25).select(video_files[name])
@@ -47,6 +50,32 @@ def test_ten_bit_luma_is_read_at_eight_bit_scale(video_files):
     eight, ten = (next(iter_frames(video_files[name], False)).luma() for name in ("h264.mp4", "h264-10bit.mp4"))
     assert ten.dtype == np.uint8 and ten.shape == eight.shape
     assert np.abs(ten.astype(int) - eight.astype(int)).mean() < 3
+
+
+def test_frames_without_a_luma_plane_are_converted_on_many_threads_at_once(video_files):
+    """An RGB-coded frame (PNG in MOV) is converted to luma by swscale. A reference frame is read by up to two
+    sampled frames on different threads: with the frame's own swscale context driven by two threads at once,
+    the selection of such a clip hung within a few hundred runs. Each thread converts with its own context,
+    and the frame keeps the result."""
+    expected = [frame.frame.to_ndarray(format="gray") for frame in iter_frames(video_files["png.mov"], False)]
+    for _ in range(10):  # fresh frames, nothing converted yet, read by 8 threads released together
+        frames = list(iter_frames(video_files["png.mov"], False))
+        start, lumas = threading.Barrier(8), {}
+
+        def read(reader, frames=frames, start=start, lumas=lumas):
+            start.wait()
+            lumas[reader] = [frame.luma() for frame in frames]
+
+        readers = [threading.Thread(target=read, args=(reader,), daemon=True) for reader in range(8)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(timeout=60)
+        assert not any(reader.is_alive() for reader in readers), "a thread hung converting a shared frame"
+        for read_lumas in lumas.values():
+            for luma, truth in zip(read_lumas, expected, strict=True):
+                np.testing.assert_array_equal(luma, truth)
+        assert all(frame.luma() is frame.luma() for frame in frames)  # converted once per frame
 
 
 def test_luma_honours_line_padding():

@@ -78,11 +78,15 @@ def _thread_reformatter() -> VideoReformatter:
 
 
 def frame_luma(frame: av.VideoFrame) -> np.ndarray:
-    """(H, W) uint8 luma in coded orientation, read from the frame buffer without a conversion when possible."""
+    """(H, W) uint8 luma in coded orientation, read from the frame buffer without a conversion when possible
+    (`luma_in_place`). A format without an 8-bit luma plane is converted by this thread's swscale context
+    (`_thread_reformatter`), never by the frame's own ``reformat``: that keeps one context per frame, which two
+    threads reading a shared reference frame then drive at once, and swscale's worker threads deadlock on it
+    (a PNG-in-MOV clip hung its selection within a few hundred runs)."""
     fmt = frame.format
     component = fmt.components[0]
-    if not fmt.name.startswith(_LUMA_FIRST_FORMATS) or fmt.is_rgb or component.plane != 0:
-        frame = frame.reformat(format="gray")
+    if not _luma_first(fmt):
+        frame = _thread_reformatter().reformat(frame, format="gray")
         fmt, component = frame.format, frame.format.components[0]
     plane = frame.planes[0]
     itemsize = 1 if component.bits <= 8 else 2
@@ -92,6 +96,16 @@ def frame_luma(frame: av.VideoFrame) -> np.ndarray:
     if itemsize == 2:
         luma = (luma >> (component.bits - 8)).astype(np.uint8)
     return luma
+
+
+def _luma_first(fmt: av.VideoFormat) -> bool:
+    """Whether the format's first plane is its luma (YUV and gray formats)."""
+    return fmt.name.startswith(_LUMA_FIRST_FORMATS) and not fmt.is_rgb and fmt.components[0].plane == 0
+
+
+def luma_in_place(frame: av.VideoFrame) -> bool:
+    """Whether `frame_luma` reads the frame's own 8-bit luma plane (a view, no conversion)."""
+    return _luma_first(frame.format) and frame.format.components[0].bits <= 8
 
 
 @dataclass
@@ -129,7 +143,14 @@ class DecodedFrame:
                 + sum(array.nbytes for array in self.derived.values()))
 
     def luma(self) -> np.ndarray:
-        return frame_luma(self.frame)
+        """(H, W) uint8 luma (`frame_luma`): a view of the frame's plane, or, for a format that needs converting
+        (RGB, palette, more than 8 bits), converted once and kept in `derived` for every reader of the frame."""
+        if luma_in_place(self.frame):
+            return frame_luma(self.frame)
+        luma = self.derived.get("luma")
+        if luma is None:
+            luma = self.derived["luma"] = frame_luma(self.frame)
+        return luma
 
     def rgb(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB in coded orientation (any pixel format, any bit depth)."""
