@@ -132,9 +132,12 @@ def test_wrong_header_frame_count_is_corrected_by_the_decode(video_files, monkey
     np.testing.assert_array_equal(selection.frame_indices, np.floor(np.linspace(0, SCENE_FRAMES - 1, 8)))
 
 
-def _audio_only(path):
+def _audio_only(path, cover_art: bool = False):
     with av.open(str(path), "w") as container:
+        still = _add_still(container, attached_picture=True) if cover_art else None
         stream = container.add_stream("aac", rate=16000)
+        if still is not None:
+            _write_still(container, still)
         samples = np.zeros((1, 1024), np.float32)
         for index in range(8):
             frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
@@ -145,6 +148,21 @@ def _audio_only(path):
             container.mux(packet)
 
 
+def _add_still(container, attached_picture: bool):
+    """A one-frame 64 x 64 MJPEG video stream (cover art when ``attached_picture``) added to ``container``."""
+    still = container.add_stream("mjpeg", rate=1)
+    still.width, still.height, still.pix_fmt = 64, 64, "yuvj420p"
+    if attached_picture:
+        still.disposition = av.stream.Disposition.attached_pic
+    return still
+
+
+def _write_still(container, still) -> None:
+    picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")
+    for packet in [*still.encode(picture), *still.encode()]:
+        container.mux(packet)
+
+
 @pytest.mark.parametrize("kind, message", [
     ("missing", "no such video file"),
     ("empty", "cannot be opened"),
@@ -152,6 +170,7 @@ def _audio_only(path):
     ("corrupt", "cannot be opened"),
     ("truncated", "cannot be opened"),
     ("audio-only", "has no video stream"),
+    ("audio with cover art", r"has no video stream \(found: an attached picture \(cover art\), audio\)"),
 ])
 def test_undecodable_files_raise_one_error_naming_file_and_problem(tmp_path, video_files, kind, message):
     path = tmp_path / f"{kind}.mp4"
@@ -164,12 +183,33 @@ def test_undecodable_files_raise_one_error_naming_file_and_problem(tmp_path, vid
     elif kind == "truncated":
         data = video_files["h264.mp4"].read_bytes()
         path.write_bytes(data[: len(data) // 2])
-    elif kind == "audio-only":
-        path = tmp_path / "audio-only.m4a"
-        _audio_only(path)
+    elif kind.startswith("audio"):
+        path = tmp_path / ("audio-with-cover-art.mp4" if "cover" in kind else "audio-only.m4a")
+        _audio_only(path, cover_art="cover" in kind)
     with pytest.raises(OneVisionVideoError, match=message) as error:
         OneVisionVideoProcessor(num_frames=4, budget=0.5).select(path)
     assert str(path) in str(error.value)
+
+
+def test_a_still_stream_before_the_video_is_not_read_as_the_video(tmp_path, moving_scene):
+    """A file may list a one-frame still (a thumbnail, cover art) as its first video stream: the selection reads
+    the stream FFmpeg's own tools play, the clip itself."""
+    path = tmp_path / "still-first.mkv"
+    with av.open(str(path), "w") as container:
+        still = _add_still(container, attached_picture=False)
+        video = container.add_stream("libx264", rate=30)
+        video.height, video.width = moving_scene.frames[0].shape[:2]
+        _write_still(container, still)
+        for pixels in moving_scene.frames:
+            for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.name == "mjpeg"
+    selection = OneVisionVideoProcessor(num_frames=8, budget=0.25).select(path)
+    assert (selection.method, selection.source_frame_count) == ("codec-mv", SCENE_FRAMES)
+    assert selection.geometry.source_size == moving_scene.frames[0].shape[:2]
 
 
 def test_decoded_frame_reader_matches_pyav_rgb(video_files):

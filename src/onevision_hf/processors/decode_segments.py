@@ -33,7 +33,14 @@ import av
 import numpy as np
 
 from .h264_packets import avcc_length_size, picture_kind
-from .video_decoding import DecodedFrame, LocalPlaylist, SegmentMismatch, decode_packets, open_container
+from .video_decoding import (
+    DecodedFrame,
+    LocalPlaylist,
+    SegmentMismatch,
+    decode_packets,
+    open_container,
+    video_stream,
+)
 
 MAX_SEGMENTS = 4  # decoders at most, whatever the cores
 MIN_SEGMENT_FRAMES = 48  # shorter segments are not worth a second decoder
@@ -102,7 +109,7 @@ def plan_decode(video, wanted: np.ndarray, count: int, frame_count: int,
     it costs). None when the packets cannot be indexed (missing or repeated timestamps, or another count than
     the header's ``frame_count``): then the video is decoded whole, every frame."""
     with open_container(video) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         length_size = avcc_length_size(stream.codec_context.extradata)
         height, width = stream.codec_context.height, stream.codec_context.width
         packets = []  # (pts, PictureKind) in decode order

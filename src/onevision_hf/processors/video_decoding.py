@@ -252,11 +252,26 @@ def open_container(video) -> av.container.InputContainer:
     if guard is not None and guard.refused is not None:  # refused, but FFmpeg carried on without it
         container.close()
         raise guard.error()
-    if not container.streams.video:
-        kinds = ", ".join(sorted({stream.type for stream in container.streams})) or "no streams"
+    if not any(not _attached_picture(stream) for stream in container.streams.video):
+        kinds = ", ".join(sorted({"an attached picture (cover art)" if _attached_picture(stream) else stream.type
+                                  for stream in container.streams})) or "no streams"
         container.close()
         raise OneVisionVideoError(f"{name}: has no video stream (found: {kinds}).")
     return container
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The stream a video is read from: the one FFmpeg's own tools play (``av_find_best_stream``), never an
+    attached picture (the cover art a file may carry as a one-frame video stream, listed first in some
+    files); `open_container` has checked that there is one."""
+    best = container.streams.best("video")
+    if best is not None and not _attached_picture(best):
+        return best
+    return next(stream for stream in container.streams.video if not _attached_picture(stream))
+
+
+def _attached_picture(stream: av.stream.Stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
 def _readable_source(video, name: str):
@@ -347,10 +362,11 @@ def _head_bytes(video, size: int = 1 << 16) -> bytes:
 
 
 def probe_stream(video) -> VideoStreamInfo:
-    """Codec and frame count of the first video stream; counts packets (no decoding) when the header has none."""
+    """Codec and frame count of the video stream (`video_stream`); counts packets (no decoding) when the header
+    has none."""
     name = source_name(video)
     with open_container(video) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         codec = stream.codec_context.name
         fps = float(stream.average_rate) if stream.average_rate else None
         frame_count, count_source = int(stream.frames or 0), "header"
@@ -378,7 +394,7 @@ class SegmentMismatch(Exception):
 
 def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = None, end_pts: int | None = None,
                    skipped: frozenset[int] = frozenset()) -> Iterator[tuple[av.VideoFrame, bool]]:
-    """(frame, is a reference picture) of the first video stream in display order, decoded once.
+    """(frame, is a reference picture) of the video stream (`video_stream`) in display order, decoded once.
 
     ``start_pts``: seek to the packet with this timestamp first (`SegmentMismatch` when another comes);
     ``end_pts``: stop before the packet with this timestamp (the decoder is flushed instead); ``skipped``:
@@ -387,7 +403,7 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
     non-reference pictures, every other frame counts as a reference."""
     name = source_name(video)
     with open_container(video) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         if export_motion_vectors:
             stream.codec_context.options = {"flags2": "+export_mvs"}
         # frame threading makes FFmpeg's exported vectors differ from run to run; slice threading (PyAV's
@@ -426,7 +442,7 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
 
 
 def iter_frames(video, export_motion_vectors: bool) -> Iterator[DecodedFrame]:
-    """Decode the first video stream once, in display order, with motion-vector export when asked."""
+    """Decode the video stream (`video_stream`) once, in display order, with motion-vector export when asked."""
     index = 0
     for index, (frame, is_reference) in enumerate(decode_packets(video, export_motion_vectors), start=1):
         yield DecodedFrame(index - 1, frame, is_reference)
