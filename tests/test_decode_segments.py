@@ -11,7 +11,7 @@ import onevision_hf.processors.decode_segments as decode_segments
 import onevision_hf.processors.video_selection as video_selection
 from onevision_hf import OneVisionVideoProcessor
 from onevision_hf.processors.decode_segments import DecodeSegment, iter_segment, plannable
-from onevision_hf.processors.video_decoding import SegmentMismatch, iter_frames, sample_frame_indices
+from onevision_hf.processors.video_decoding import SegmentMismatch, iter_frames, probe_stream, sample_frame_indices
 from onevision_hf.synthetic_video import CameraMotion, render_scene, write_video
 
 FRAMES = 150
@@ -113,6 +113,23 @@ def test_a_wrong_plan_is_detected(clips):
     nowhere = DecodeSegment(61, FRAMES, stamp_of[61], None)  # not a keyframe: seeking lands elsewhere
     with pytest.raises(SegmentMismatch, match="seeking"):
         list(iter_segment(path, plan, nowhere, True))
+
+
+def test_a_stream_cut_inside_a_gop_is_read_from_its_first_decodable_frame(tmp_path):
+    """A transport stream cut at an arbitrary packet (a recording or a segment started inside a GOP): its first
+    pictures refer to frames before the cut and never decode, so a plan, which counts every packet, expects
+    frames that never come; the selection reads the frames that decode, as one whole decode does."""
+    scene = render_scene(60, 96, 160, num_objects=1, object_size=24, speed=2.0, seed=5)
+    whole = tmp_path / "whole.ts"
+    write_video(whole, scene.frames, codec="libx264", options={"bf": "2", "g": "30", "keyint_min": "30"},
+                container_format="mpegts")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[len(data) // 3 // 188 * 188:])  # whole 188-byte TS packets
+    decoded = sum(1 for _ in iter_frames(cut, True))
+    selection = OneVisionVideoProcessor(num_frames=16).select(cut)
+    assert selection.source_frame_count == decoded < probe_stream(cut).frame_count
+    np.testing.assert_array_equal(selection.frame_indices, sample_frame_indices(decoded, 16))
 
 
 @pytest.mark.parametrize("preset", ["default", "reference"])

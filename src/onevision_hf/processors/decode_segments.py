@@ -22,7 +22,8 @@
 A frame's display index is its packet's rank by timestamp. Sources that cannot be opened twice (file objects,
 playlists), other codecs, and files whose packets cannot be indexed (missing or repeated timestamps, a count
 other than the header's) are decoded whole, every frame (`video_decoding.iter_frames`); a segment that meets
-other packets or frames than planned raises `SegmentMismatch`, and the selection decodes the file whole.
+other packets or frames than planned, in another order or missing one (the first pictures of a stream cut inside a
+GOP never decode), raises `SegmentMismatch`, and the selection decodes the file whole.
 """
 
 import os
@@ -75,10 +76,10 @@ class DecodePlan:
     display_index: dict[int, int]
     skipped: frozenset[int] = field(default_factory=frozenset)
 
-    def decoded_frames(self, segment: DecodeSegment) -> int:
-        """How many frames `iter_segment` yields for ``segment``."""
-        skipped = sum(segment.first_index <= self.display_index[pts] < segment.end_index for pts in self.skipped)
-        return segment.end_index - segment.first_index - skipped
+    def decoded_indices(self, segment: DecodeSegment) -> list[int]:
+        """The display indices of the frames `iter_segment` yields for ``segment``, in order."""
+        skipped = {self.display_index[pts] for pts in self.skipped}
+        return [index for index in range(segment.first_index, segment.end_index) if index not in skipped]
 
 
 def available_cores() -> int:
@@ -170,14 +171,15 @@ def iter_segment(video, plan: DecodePlan, segment: DecodeSegment,
                  export_motion_vectors: bool) -> Iterator[DecodedFrame]:
     """Decode one segment of the plan in display order (`video_decoding.iter_frames` decodes every frame of
     the whole file); raises `SegmentMismatch` where the file holds other packets or frames than planned."""
+    planned = plan.decoded_indices(segment)
     decoded = 0
     for frame, is_reference in decode_packets(video, export_motion_vectors, segment.start_pts, segment.end_pts,
                                               plan.skipped):
         index = plan.display_index.get(frame.pts, -1)
-        if not segment.first_index <= index < segment.end_index:
-            raise SegmentMismatch(f"a frame with timestamp {frame.pts} in the segment of frames "
-                                  f"{segment.first_index} to {segment.end_index}")
+        if decoded == len(planned) or index != planned[decoded]:  # a picture that did not decode, or another one
+            expected = planned[decoded] if decoded < len(planned) else "none"
+            raise SegmentMismatch(f"frame {index} (timestamp {frame.pts}) decoded where frame {expected} was next")
         decoded += 1
         yield DecodedFrame(index, frame, is_reference)
-    if decoded != plan.decoded_frames(segment):
-        raise SegmentMismatch(f"{decoded} frames decoded, {plan.decoded_frames(segment)} planned")
+    if decoded != len(planned):
+        raise SegmentMismatch(f"{decoded} frames decoded, {len(planned)} planned")
