@@ -6,6 +6,7 @@ import av
 import numpy as np
 import pytest
 from conftest import SCENE_FRAMES
+from PIL import Image
 
 from onevision_hf import OneVisionVideoError, OneVisionVideoProcessor
 from onevision_hf.processors import video_selection
@@ -210,6 +211,34 @@ def test_a_still_stream_before_the_video_is_not_read_as_the_video(tmp_path, movi
     selection = OneVisionVideoProcessor(num_frames=8, budget=0.25).select(path)
     assert (selection.method, selection.source_frame_count) == ("codec-mv", SCENE_FRAMES)
     assert selection.geometry.source_size == moving_scene.frames[0].shape[:2]
+
+
+@pytest.mark.parametrize("image_format, suffix, decoder", [("GIF", ".gif", "gif"), ("PNG", ".png", "apng")])
+def test_animated_images_are_read_as_videos(tmp_path, moving_scene, image_format, suffix, decoder):
+    """An animated GIF or PNG (APNG) is a self-contained video without motion vectors: FFmpeg decodes it, the
+    selection runs on its pixels and says so. One frame is a still image; animated WebP, which FFmpeg does not
+    decode, is refused with what to do instead."""
+    pictures = [Image.fromarray(frame) for frame in moving_scene.frames]
+    path = tmp_path / f"animated{suffix}"
+    pictures[0].save(path, format=image_format, save_all=True, append_images=pictures[1:], duration=40, loop=0)
+    selection = OneVisionVideoProcessor(num_frames=16, budget=0.25).select(path)
+    assert (selection.method, selection.source_frame_count) == ("pixel-block-matching", SCENE_FRAMES)
+    assert selection.fallback_reason == f"the {decoder} decoder exports no motion vectors"
+    truth = moving_patches(moving_scene, selection.frame_indices, selection.geometry)
+    assert moving_recall(selection.patch_mask(), truth) >= 0.85
+    still = tmp_path / f"still{suffix}"
+    pictures[0].save(still, format=image_format)
+    with pytest.raises(OneVisionVideoError, match=rf"still\{suffix}: .*a still image \({image_format}\), not a video"):
+        OneVisionVideoProcessor().select(still)
+
+
+def test_animated_webp_is_refused_saying_what_to_do(tmp_path, moving_scene):
+    pictures = [Image.fromarray(frame) for frame in moving_scene.frames[:5]]
+    path = tmp_path / "animated.webp"
+    pictures[0].save(path, format="WEBP", save_all=True, append_images=pictures[1:], duration=40)
+    with pytest.raises(OneVisionVideoError, match=r"animated WEBP image \(5 frames\), which FFmpeg does not decode; "
+                                                  r"convert it to a video file, or pass its frames decoded"):
+        OneVisionVideoProcessor().select(path)
 
 
 def test_decoded_frame_reader_matches_pyav_rgb(video_files):

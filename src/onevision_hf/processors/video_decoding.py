@@ -37,7 +37,8 @@ BT601_LUMA = (0.299, 0.587, 0.114)
 # out: they open other files or URLs. Names as FFmpeg's format_whitelist matches them (mov covers mp4, 3gp, ...).
 SELF_CONTAINED_DEMUXERS = ("mov", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg", "nut", "mxf",
                            "gxf", "dv", "ivf", "obu", "h261", "h263", "h264", "hevc", "vvc", "m4v", "mpegvideo",
-                           "mjpeg", "cavsvideo", "dirac", "vc1", "yuv4mpegpipe", "rm", "wtv")
+                           "mjpeg", "cavsvideo", "dirac", "vc1", "yuv4mpegpipe", "rm", "wtv", "gif", "apng")
+ANIMATED_IMAGE_DEMUXERS = ("gif", "apng")  # of those, image formats: one frame is a still image, not a video
 PLAYLIST_DEMUXERS = ("hls", "concat")  # only for `LocalPlaylist`
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _REFERENCE_SIGNATURES = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat", "an FFmpeg concat list"),
@@ -340,13 +341,20 @@ def _describe_unreadable_format(video, refused_format: bool) -> str | None:
                     "read (wrap a trusted local playlist path in onevision_hf.LocalPlaylist)")
     try:
         with Image.open(io.BytesIO(head)) as image:
-            return (f"it is a still image ({image.format}), not a video; pass it as an image "
-                    "(OneVisionImageProcessor, or images= in the LLaVA processor)")
+            if getattr(image, "n_frames", 1) > 1:  # what FFmpeg does not decode: animated WebP
+                return (f"it is an animated {image.format} image ({image.n_frames} frames), which FFmpeg does not "
+                        "decode; convert it to a video file, or pass its frames decoded (a (T, H, W, 3) uint8 array)")
+            return _still_image(image.format)
     except Exception:  # noqa: BLE001 (not an image either)
         pass
     if refused_format:
         return f"its format is none of the video containers this package reads ({', '.join(SELF_CONTAINED_DEMUXERS)})"
     return None
+
+
+def _still_image(kind: str) -> str:
+    return (f"it is a still image ({kind}), not a video; pass it as an image (OneVisionImageProcessor, or images= "
+            "in the LLaVA processor)")
 
 
 def _head_bytes(video, size: int = 1 << 16) -> bytes:
@@ -367,7 +375,7 @@ def probe_stream(video) -> VideoStreamInfo:
     name = source_name(video)
     with open_container(video) as container:
         stream = video_stream(container)
-        codec = stream.codec_context.name
+        codec, demuxer = stream.codec_context.name, container.format.name
         fps = float(stream.average_rate) if stream.average_rate else None
         frame_count, count_source = int(stream.frames or 0), "header"
         if frame_count <= 0:
@@ -378,6 +386,8 @@ def probe_stream(video) -> VideoStreamInfo:
                 raise OneVisionVideoError(f"{name}: demuxing failed ({error}).") from error
     if frame_count <= 0:
         raise OneVisionVideoError(f"{name}: the video stream holds no frames.")
+    if frame_count == 1 and demuxer in ANIMATED_IMAGE_DEMUXERS:
+        raise OneVisionVideoError(f"{name}: {_still_image(demuxer.upper())}.")
     return VideoStreamInfo(name, codec, frame_count, count_source, codec in MOTION_VECTOR_CODECS, fps)
 
 
