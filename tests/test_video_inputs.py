@@ -47,6 +47,23 @@ def test_b_frames_export_past_and_future_vectors(video_files):
     assert kinds == {-1, 1}
 
 
+@pytest.mark.parametrize("suffix, container_format", [(".h264", "h264"), (".mpg", "mpeg")])
+def test_h264_without_a_timestamp_per_packet_knows_its_reference_pictures(tmp_path, video_files, moving_scene,
+                                                                          suffix, container_format):
+    """A raw H.264 stream carries no timestamps, an MPEG program stream only some: each frame still learns from
+    its own packet whether it is a reference picture (before, every frame of the raw stream counted as a
+    non-reference one, no vector found its reference, and the moving object scored nothing: recall 0)."""
+    path = tmp_path / f"h264{suffix}"
+    write_video(path, moving_scene.frames, codec="libx264", options={"bf": "2"}, container_format=container_format)
+    kinds = [[(frame.is_reference, int(frame.frame.pict_type)) for frame in iter_frames(source, True)]
+             for source in (video_files["h264.mp4"], path)]
+    assert kinds[1] == kinds[0] and not all(is_reference for is_reference, _ in kinds[0])
+    selection = OneVisionVideoProcessor(num_frames=16, budget=0.25).select(path)
+    assert selection.method == "codec-mv"
+    truth = moving_patches(moving_scene, selection.frame_indices, selection.geometry)
+    assert moving_recall(selection.patch_mask(), truth) >= 0.85
+
+
 def test_ten_bit_luma_is_read_at_eight_bit_scale(video_files):
     eight, ten = (next(iter_frames(video_files[name], False)).luma() for name in ("h264.mp4", "h264-10bit.mp4"))
     assert ten.dtype == np.uint8 and ten.shape == eight.shape

@@ -8,6 +8,7 @@ motion vectors only when asked (`frame_motion_vectors`), RGB only for frames who
 
 import errno
 import io
+import itertools
 import math
 import os
 import re
@@ -409,8 +410,11 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
     ``start_pts``: seek to the packet with this timestamp first (`SegmentMismatch` when another comes);
     ``end_pts``: stop before the packet with this timestamp (the decoder is flushed instead); ``skipped``:
     timestamps of packets not to decode (non-reference pictures nobody reads: no other frame changes). H.264
-    packets are read for `h264_packets.picture_kind`; the B-frames of `UNREFERENCED_B_CODECS` are
-    non-reference pictures, every other frame counts as a reference."""
+    packets are read for `h264_packets.picture_kind`, and each frame is matched to its packet by a timestamp of
+    the package's own that the packet carries through the decoder (the frame gets the packet's own back): the
+    container's timestamps cannot do it where packets carry none (raw H.264) or several carry the same or only
+    some carry one (MPEG program streams); the B-frames of `UNREFERENCED_B_CODECS` are non-reference pictures,
+    every other frame counts as a reference."""
     name = source_name(video)
     with open_container(video) as container:
         stream = video_stream(container)
@@ -422,7 +426,8 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
         length_size = avcc_length_size(stream.codec_context.extradata)
         read_kinds = stream.codec_context.name == "h264"  # the NAL headers say which pictures are references
         unreferenced_b = stream.codec_context.name in UNREFERENCED_B_CODECS
-        non_reference: set[int] = set()
+        packet_ids = itertools.count()  # what each H.264 packet's timestamp is replaced by while it decodes
+        kinds: dict[int, tuple[int | None, bool]] = {}  # packet id -> (its timestamp, a reference picture)
         if start_pts is not None:
             try:
                 container.seek(start_pts, stream=stream, backward=True)
@@ -439,12 +444,15 @@ def decode_packets(video, export_motion_vectors: bool, start_pts: int | None = N
                 elif packet.size and packet.pts in skipped:
                     continue
                 elif packet.size and read_kinds:
-                    if not picture_kind(bytes(packet), length_size).is_reference:
-                        non_reference.add(packet.pts)
+                    packet_id = next(packet_ids)
+                    kinds[packet_id] = (packet.pts, picture_kind(bytes(packet), length_size).is_reference)
+                    packet.pts = packet_id
                 for frame in stream.codec_context.decode(packet):
                     decoded += 1
-                    yield frame, not (frame.pts in non_reference
-                                      or unreferenced_b and int(frame.pict_type) == PICTURE_TYPE_B)
+                    is_reference = not (unreferenced_b and int(frame.pict_type) == PICTURE_TYPE_B)
+                    if read_kinds:  # the decoder carries a packet's timestamp to its frame
+                        frame.pts, is_reference = kinds.pop(frame.pts, (frame.pts, True))
+                    yield frame, is_reference
                 if packet is None:
                     break
         except av.FFmpegError as error:
