@@ -124,6 +124,22 @@ def test_bad_video_arguments_raise_typed_errors():
         processor.select(np.full((3, 32, 32, 3), 2.0, np.float32))
     with pytest.raises(OneVisionInputError, match="empty"):
         processor(videos=[])
+    with pytest.raises(OneVisionInputError, match=r"a video must be .*; got ndarray of shape \(32, 32, 3\)"):
+        processor(videos=np.zeros((32, 32, 3), np.uint8))  # one frame is not a video
+    with pytest.raises(OneVisionInputError, match=r"https://example\.com/clip\.mp4: is a URL; only local video "
+                                                  r"files are read \(no network access\): download it first"):
+        processor(videos=["https://example.com/clip.mp4"])
+
+
+def test_a_five_dimensional_array_is_a_batch_of_videos(moving_scene):
+    """(B, T, H, W, C) arrays and tensors are B videos, as transformers' video processors read them."""
+    frames = np.stack(moving_scene.frames[:8])
+    processor = OneVisionVideoProcessor(num_frames=4, budget=0.5)
+    one = processor(videos=[frames])
+    for batch in (np.stack([frames, frames]), torch.from_numpy(np.stack([frames, frames]))):
+        two = processor(videos=batch)
+        np.testing.assert_array_equal(two["cu_seqlens"], [0, len(one["pixel_values"]), 2 * len(one["pixel_values"])])
+        torch.testing.assert_close(two["pixel_values"], torch.cat([one["pixel_values"]] * 2), rtol=0, atol=0)
 
 
 def test_a_calls_num_frames_is_a_demand_and_the_recipes_an_upper_bound(moving_scene):

@@ -42,6 +42,7 @@ SELF_CONTAINED_DEMUXERS = ("mov", "matroska", "webm", "avi", "mpegts", "mpeg", "
 ANIMATED_IMAGE_DEMUXERS = ("gif", "apng")  # of those, image formats: one frame is a still image, not a video
 PLAYLIST_DEMUXERS = ("hls", "concat")  # only for `LocalPlaylist`
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # a path that is a URL (http://, rtsp://, s3://, ...)
 _REFERENCE_SIGNATURES = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat", "an FFmpeg concat list"),
                          (b"<MPD", "a DASH manifest"), (b"v=0", "an SDP session description"))
 
@@ -283,6 +284,9 @@ def _readable_source(video, name: str):
     if isinstance(video, (str, os.PathLike)):
         path = os.fspath(video)
         if not os.path.exists(path):
+            if isinstance(path, str) and _URL.match(path):
+                raise OneVisionVideoError(f"{name}: is a URL; only local video files are read (no network "
+                                          "access): download it first.")
             raise OneVisionVideoError(f"{name}: no such video file.")
         if not os.path.isfile(path):
             raise OneVisionVideoError(f"{name}: is not a regular file (a folder, pipe or device); pass a video file.")

@@ -433,12 +433,21 @@ def _is_frame_stack(item) -> bool:
 
 
 def _as_video_list(videos) -> list:
-    """One video or a list of videos -> a list of videos (a list of frames is one video)."""
+    """One video or a list of videos -> a list of videos (a list of frames is one video, a (B, T, ...) array or
+    tensor a batch of B, as transformers' video processors read them)."""
     if isinstance(videos, (list, tuple)):
         if not videos:
             raise OneVisionInputError("videos is an empty list.")
         return [videos] if all(_is_frame(item) for item in videos) else list(videos)
+    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+        return list(videos)
     return [videos]
+
+
+def _described(value) -> str:
+    """A type name, with the shape of an array or tensor."""
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None else type(value).__name__
 
 
 def _decoded_frames(video, channels_first: bool | None, convert_rgb: bool) -> list[np.ndarray] | None:
@@ -450,7 +459,7 @@ def _decoded_frames(video, channels_first: bool | None, convert_rgb: bool) -> li
     if not isinstance(video, (list, tuple)) or not all(_is_frame(item) for item in video):
         raise OneVisionInputError(
             "a video must be a file path, bytes, a binary file object, a (T, H, W, C) / (T, C, H, W) array or "
-            f"tensor, or a list of frames; got {type(video).__name__}."
+            f"tensor, or a list of frames; got {_described(video)}."
         )
     return [load_image(frame, channels_first, f"decoded frame {index}", convert_rgb)
             for index, frame in enumerate(video)]
