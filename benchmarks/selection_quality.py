@@ -2,7 +2,8 @@
 
 Every scene (`SCENES`) is 48 frames of 352 x 640 at 30 fps: one or two textured squares (48 px) moving on
 their own over a large textured background that a camera films (`synthetic_video.CameraMotion`: still,
-pans, zoom, rotation, smoothed handheld shake, a scene cut). The ground truth is known per pixel: the
+pans, zoom, rotation, smoothed handheld shake, a scene cut); in the four flat scenes the background, the
+square or both are one uniform colour instead. The ground truth is known per pixel: the
 squares, plus the whole frame at the cut; camera motion alone is never "moving". Each scene is encoded with
 libx264 (crf 23) at every keyframe interval of `GOPS` (``g`` = ``keyint_min``) and every B-structure of
 `H264_B_FRAMES`, once each with libx265 and libvpx-vp9 (no exported vectors: the pixel path), and once in
@@ -70,6 +71,11 @@ SCENES: dict[str, dict] = {
     "two objects + pan": {"camera": CameraMotion(pan=(0.0, 3.0)), "num_objects": 2},
     "scene cut + pan": {"camera": CameraMotion(pan=(0.0, 2.0)), "cut": True},
     "near-static object (0.4 px/frame)": {"camera": CameraMotion(), "speed": 0.4},
+    # flat content (a backdrop, a sky, a screen recording, an animation): any vector predicts a flat block
+    "flat background (still camera)": {"camera": CameraMotion(), "flat_background": True},
+    "flat background + pan (2 right, 1 down)": {"camera": CameraMotion(pan=(1.0, 2.0)), "flat_background": True},
+    "flat object (still camera)": {"camera": CameraMotion(), "flat_objects": True},
+    "flat object + flat background": {"camera": CameraMotion(), "flat_background": True, "flat_objects": True},
 }
 QUICK_SCENES = ("still camera", "diagonal pan (2 right, 1 down)", "zoom in (1 %/frame)")
 GOPS = (12, 30, 250)

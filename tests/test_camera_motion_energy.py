@@ -6,7 +6,14 @@ import pytest
 
 from onevision_hf import OneVisionVideoProcessor
 from onevision_hf.processors.codec_energy import MotionField, codec_motion_fields, compensated_residual
-from onevision_hf.processors.frame_energy import EnergyRecipe, frame_energy, is_scene_cut, subtract_background
+from onevision_hf.processors.frame_energy import (
+    EnergyRecipe,
+    downsampled_luma,
+    frame_energy,
+    is_scene_cut,
+    subtract_background,
+    unobservable_cells,
+)
 from onevision_hf.processors.global_motion import AffineCamera, fit_camera_motion, refine_camera_motion, translation
 from onevision_hf.processors.motion_energy import FrameWideFit, motion_magnitude, revealed_cells, revealed_pixels
 from onevision_hf.processors.reference_frames import (
@@ -17,6 +24,7 @@ from onevision_hf.processors.reference_frames import (
     identify_references,
     unused_list_vectors,
 )
+from onevision_hf.processors.video_decoding import ArrayFrame
 from onevision_hf.synthetic_video import CameraMotion, render_scene
 
 VECTOR_DTYPE = np.dtype([("source", "<i4"), ("w", "u1"), ("h", "u1"), ("src_x", "<i2"), ("src_y", "<i2"),
@@ -384,8 +392,6 @@ def test_the_residual_the_camera_explains_better_than_a_block_translation_is_the
     from onevision_hf.processors.codec_energy import compensated_residual
     from onevision_hf.processors.frame_energy import lower_cells
     from onevision_hf.processors.pixel_motion import block_matching_field
-    from onevision_hf.processors.video_decoding import ArrayFrame
-
     scene = render_scene(2, 144, 192, num_objects=1, object_size=32, speed=3.0, seed=5,
                          camera=CameraMotion(rotation=1.0))
     reference, current = (ArrayFrame(index, frame).luma() for index, frame in enumerate(scene.frames))
@@ -481,6 +487,17 @@ def test_scene_cut_test_tells_new_content_from_camera_motion():
     assert not is_scene_cut(panned, scene)
     assert not is_scene_cut(np.full_like(scene, 16), scene)  # a fade to black is not a cut
     assert not is_scene_cut(scene, None)
+    flat = np.full((640, 960), 90, np.uint8)  # a flat background whose only content is a small object ...
+    flat[64:112, 64:112] = rng.integers(0, 256, (48, 48))
+    moved = np.full_like(flat, 90)
+    moved[64:112, 100:148] = flat[64:112, 64:112]  # ... moved by 36 px: the thumbnails decorrelate
+    thumbnails = [frame.reshape(20, 32, 30, 32).mean(axis=(1, 3)).ravel() for frame in (flat, moved)]
+    assert np.corrcoef(*thumbnails)[0, 1] < 0.5
+    assert not is_scene_cut(moved, flat)  # two thumbnail pixels of 600 changed: not a cut
+    cut = render_scene(6, 352, 640, num_objects=1, object_size=48, cut_at=3, seed=1, camera=CameraMotion())
+    for factor in (1, 2):  # the energy's resolutions at this size: 32 x 32 means of a coarser luma vary less
+        before, after = (downsampled_luma(ArrayFrame(0, frame).luma(), factor) for frame in cut.frames[2:4])
+        assert is_scene_cut(after, before), factor
 
 
 def test_a_frame_whose_compensation_fails_cannot_swallow_the_budget():
@@ -523,12 +540,47 @@ def test_energy_runs_at_the_resolution_the_patches_need():
 
 
 @pytest.mark.parametrize("name, value", [("camera_model", "homography"), ("frame_background", "drop"),
-                                         ("energy_resolution", "half"), ("residual_prediction", "camera")])
+                                         ("energy_resolution", "half"), ("residual_prediction", "camera"),
+                                         ("unobservable_motion", "drop")])
 def test_unknown_energy_choices_are_refused_by_name(name, value):
     from onevision_hf.errors import OneVisionConfigError
 
     with pytest.raises(OneVisionConfigError, match=name):
         OneVisionVideoProcessor(**{name: value})
+
+
+def test_ignoring_unobservable_motion_needs_the_affine_camera():
+    from onevision_hf.errors import OneVisionConfigError
+
+    with pytest.raises(OneVisionConfigError, match=r"unobservable_motion='ignore' compares with the camera's "
+                                                  r"prediction: it needs camera_model='affine'"):
+        OneVisionVideoProcessor(camera_model="median")
+    assert OneVisionVideoProcessor(camera_model="median", unobservable_motion="keep").camera_model == "median"
+
+
+def test_flat_cells_the_camera_predicts_have_unobservable_motion_unless_enclosed():
+    """Flat content the camera predicts says nothing of a vector; such a region reaching the frame's border is a
+    flat background (whose blocks took a moving object's vector), one enclosed by texture is the inside of a
+    flat object whose edges moved (its vectors stay)."""
+    luma = np.full((64, 96), 90, np.uint8)  # flat background, cells of 4 x 4 pixels: a 16 x 24 grid
+    luma[16:48, 32:64] = np.random.default_rng(0).integers(0, 255, (32, 32))  # a textured ring ...
+    luma[24:40, 40:56] = 200  # ... around a flat inside
+    field = MotionField.empty(64, 96, cell=4)
+    predicted = np.zeros(luma.shape, np.float32)  # the camera predicts every pixel
+    unobservable = unobservable_cells(luma, predicted, field)
+    ring = np.zeros((16, 24), bool)
+    ring[4:12, 8:16] = True
+    inside = np.zeros((16, 24), bool)
+    inside[6:10, 10:14] = True
+    near_ring = np.zeros((16, 24), bool)
+    near_ring[3:13, 7:17] = True  # a cell's high-pass window reaches a pixel into its neighbours
+    assert unobservable[~near_ring].all()  # the flat background
+    assert not unobservable[ring & ~inside].any()  # texture: a vector there is checked by its prediction
+    assert not unobservable[inside].any()  # enclosed: the flat inside of a textured (moving) object
+    camera_fails = predicted.copy()
+    camera_fails[:, :8] = 5.0  # where the camera's prediction leaves a residual, a flat cell's vector counts
+    assert not unobservable_cells(luma, camera_fails, field)[:, :2].any()
+    assert unobservable_cells(luma, camera_fails, field)[:, 2:][~near_ring[:, 2:]].all()
 
 
 def test_sample_points_read_the_same_pixels_from_strided_decoder_rows_and_plain_arrays():

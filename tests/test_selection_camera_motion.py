@@ -1,11 +1,13 @@
 """Selection under camera motion (issue 11): the fast subset of `benchmarks/selection_quality.py`.
 
-Six clips of 48 frames at 352 x 640 with one textured 48-px square moving on its own. Four are H.264: the
+Eight clips of 48 frames at 352 x 640 with one 48-px square moving on its own. Four are H.264: the
 issue's diagonal pan (2 px right, 1 px down per frame, a keyframe every 12 frames, 2 B-frames), a 1 %/frame
 zoom in, a 1 %/frame zoom out with a B-pyramid and handheld shake (the benchmark's worst cells before their
 fixes). Two are the diagonal pan through streams of the benchmark's `STREAM_VARIANTS`: MPEG-4 part 2 with
 B-frames (XviD / DivX AVI files; FFmpeg exports only (0, 0) vectors for its B-frames) and x264's intra refresh
-(no IDR after the first frame, a column of intra blocks sweeping every frame). The default preset (16 sampled
+(no IDR after the first frame, a column of intra blocks sweeping every frame). Two are flat content: a textured
+object on a flat background and a flat object on a flat, panning one (>= 80 %: only its edges show it move). The
+default preset (16 sampled
 frames, first frame not forced) must find >= 90 % of the truly moving patches with a budget of twice their
 count. Plus checks that the synthetic camera's ground truth and warp are what they claim to be.
 """
@@ -36,7 +38,20 @@ CLIPS = {  # name: (camera, (encoder, file suffix), encoder options)
     # the intra blocks predicted by the camera too (`motion_energy.FrameWideFit.uncovered_camera_field`)
     "diagonal pan, x264 intra refresh every 30 frames": (
         CameraMotion(pan=(1.0, 2.0)), H264, {"crf": "23", "x264-params": "intra-refresh=1:keyint=30"}),
+    # flat content, where any vector predicts a block and x264 gives the background the object's vector
+    # (`frame_energy.unobservable_cells`; without it, recall 0.468 and 0.592)
+    "textured object on a flat background, still camera, keyframe every 30, 2 B-frames": (
+        CameraMotion(), H264, {"crf": "23", "g": "30", "keyint_min": "30", "bf": "2"}),
+    "flat object on a flat background, diagonal pan, keyframe every 30, 2 B-frames": (
+        CameraMotion(pan=(1.0, 2.0)), H264, {"crf": "23", "g": "30", "keyint_min": "30", "bf": "2"}),
 }
+SCENE_FLAGS = {  # name: `render_scene` flags of the flat scenes
+    "textured object on a flat background, still camera, keyframe every 30, 2 B-frames": {"flat_background": True},
+    "flat object on a flat background, diagonal pan, keyframe every 30, 2 B-frames": {
+        "flat_background": True, "flat_objects": True},
+}
+# a flat object's inside is as still as the background it covers: only its edges show that it moves
+MIN_RECALL = {"flat object on a flat background, diagonal pan, keyframe every 30, 2 B-frames": 0.80}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +60,8 @@ def camera_clips(tmp_path_factory):
     directory = tmp_path_factory.mktemp("camera-motion")
     clips = {}
     for index, (name, (camera, (encoder, suffix), options)) in enumerate(CLIPS.items()):
-        scene = render_scene(48, 352, 640, num_objects=1, object_size=48, speed=3.0, seed=index, camera=camera)
+        scene = render_scene(48, 352, 640, num_objects=1, object_size=48, speed=3.0, seed=index, camera=camera,
+                             **SCENE_FLAGS.get(name, {}))
         path = directory / f"clip-{index}{suffix}"
         write_video(path, scene.frames, codec=encoder, rate=30, options=options)
         clips[name] = (scene, path)
@@ -62,7 +78,7 @@ def test_default_preset_finds_what_moves_under_camera_motion(camera_clips, name)
     assert 16 * 6 <= truth.sum() <= 16 * 20  # a 48-px square on a 14-px grid of a 0.94x-scaled frame
     selection = processor.select(path, budget=2 * int(truth.sum()))
     recall = moving_recall(selection.patch_mask(), truth, skip_first=False)
-    assert recall >= 0.90, f"{name}: recall {recall:.3f} of the truly moving patches at a 2x budget"
+    assert recall >= MIN_RECALL.get(name, 0.90), f"{name}: recall {recall:.3f} of the moving patches at a 2x budget"
 
 
 def test_still_camera_mask_is_exactly_the_object():

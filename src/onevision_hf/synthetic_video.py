@@ -17,6 +17,8 @@ import numpy as np
 
 from .errors import OneVisionInputError
 
+FLAT_OBJECT_COLOURS = ((210, 180, 60), (60, 110, 200))  # RGB of `render_scene`'s flat objects
+
 
 @dataclass
 class SyntheticScene:
@@ -149,22 +151,27 @@ def _shifted(sprite: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 def render_scene(num_frames: int, height: int, width: int, num_objects: int = 1, object_size: int = 40,
                  speed: float = 3.0, pan: tuple[float, float] = (0.0, 0.0), cut_at: int | None = None,
-                 seed: int = 0, camera: CameraMotion | None = None) -> SyntheticScene:
+                 seed: int = 0, camera: CameraMotion | None = None, flat_background: bool = False,
+                 flat_objects: bool = False) -> SyntheticScene:
     """Objects bouncing at ``speed`` px/frame over a background filmed by a moving camera.
 
     ``pan`` (dy, dx) px/frame moves the view by whole-pixel crops (the original scenes, kept bit for bit);
     ``camera`` instead warps the background per frame (`CameraMotion`) and fills ``background``/``poses``;
     its objects have the background's full contrast (the ``pan`` scenes' objects have half of it) and move by
     sub-pixel steps (their texture shifts inside the whole-pixel box the mask marks), so an object slower than
-    1 px/frame moves in every frame.
+    1 px/frame moves in every frame. With ``camera``, ``flat_background`` and ``flat_objects`` paint the
+    background and the objects each one uniform colour instead of a texture (a studio backdrop, a sky, a screen
+    recording, an animation: regions where a codec's vector is arbitrary, since any vector predicts them).
     From ``cut_at`` on the background is another texture, and frame ``cut_at`` counts as moving everywhere.
     """
     if camera is not None and any(pan):
         raise OneVisionInputError("give either pan (whole-pixel crops) or camera (a CameraMotion), not both.")
+    if camera is None and (flat_background or flat_objects):
+        raise OneVisionInputError("flat_background and flat_objects need a camera (a CameraMotion).")
     rng = np.random.default_rng(seed)
     if camera is not None:
         return _render_camera_scene(rng, num_frames, height, width, num_objects, object_size, speed, cut_at,
-                                    camera)
+                                    camera, flat_background, flat_objects)
     margin_y = int(abs(pan[0]) * num_frames) + 2
     margin_x = int(abs(pan[1]) * num_frames) + 2
     backgrounds = [_texture(rng, height + margin_y, width + margin_x) for _ in range(2 if cut_at else 1)]
@@ -181,7 +188,8 @@ def render_scene(num_frames: int, height: int, width: int, num_objects: int = 1,
 
 
 def _render_camera_scene(rng: np.random.Generator, num_frames: int, height: int, width: int, num_objects: int,
-                         object_size: int, speed: float, cut_at: int | None, camera: CameraMotion) -> SyntheticScene:
+                         object_size: int, speed: float, cut_at: int | None, camera: CameraMotion,
+                         flat_background: bool, flat_objects: bool) -> SyntheticScene:
     """`render_scene` with a `CameraMotion`: each frame samples the background through its affine pose."""
     poses = camera.poses(num_frames, height, width, rng)
     corners = np.array([[0, 0, 1], [0, width - 1, 1], [height - 1, 0, 1], [height - 1, width - 1, 1]], float)
@@ -192,6 +200,12 @@ def _render_camera_scene(rng: np.random.Generator, num_frames: int, height: int,
     backgrounds = [_texture(rng, int(size[0]), int(size[1])) for _ in range(2 if cut_at is not None else 1)]
     sprites, tracks, positions = _object_tracks(rng, num_frames, height, width, num_objects, object_size, speed,
                                                 False)
+    if flat_background:  # the texture's own mean colour, uniform
+        backgrounds = [np.broadcast_to(background.mean(axis=(0, 1)).astype(np.uint8), background.shape).copy()
+                       for background in backgrounds]
+    if flat_objects:  # each a uniform colour well away from the background's grey
+        sprites = [np.broadcast_to(np.array(FLAT_OBJECT_COLOURS[index % len(FLAT_OBJECT_COLOURS)], np.uint8),
+                                   sprite.shape).copy() for index, sprite in enumerate(sprites)]
     grid = np.stack(np.meshgrid(np.arange(height), np.arange(width), indexing="ij"), axis=-1).astype(np.float64)
     frames, moving = [], []
     for index in range(num_frames):

@@ -10,7 +10,10 @@ shake is the camera's; each counts only what no sub-sample prediction explains,
 intra block) scores its residual alone (``vectorless_cells="residual"``: the codec found no reference to
 predict it from, which is no evidence that it stands still), and a cell or pixel the camera brought into view scores 0
 (``revealed_content="ignore"``: it is new to the codec because the frame moved, not because anything in it
-did; `motion_energy.revealed_cells`, `motion_energy.revealed_pixels`). Before any of it, a B-frame block's
+did; `motion_energy.revealed_cells`, `motion_energy.revealed_pixels`), and so does the motion of a flat region the
+camera's motion predicts that reaches the frame's border (``unobservable_motion="ignore"``, `unobservable_cells`:
+any vector predicts a flat cell, and an encoder gives such cells its neighbours' vector, so a moving object's
+vector spreads over a flat background). Before any of it, a B-frame block's
 exported vector of a list the block does not use (FFmpeg's export writes the stored (0, 0) of an unused list
 for every partition of a macroblock that uses the list somewhere) is dropped (``unused_list_vectors="drop"``:
 its motion and its prediction are of unrelated pixels).
@@ -29,8 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
-from .codec_energy import MotionField, ReferencePlanes, compensated_residual, normalize_energy
+from .codec_energy import MotionField, ReferencePlanes, compensated_residual, highpass_energy, normalize_energy
 from .motion_energy import FrameWideFit, motion_magnitude, revealed_cells, revealed_pixels
 from .tile_sums import tile_sums
 
@@ -43,10 +47,15 @@ VECTORLESS_CELL_RULES = ("fused", "residual")
 REVEALED_CONTENT_RULES = ("keep", "ignore")
 UNUSED_LIST_RULES = ("keep", "drop")
 RESIDUAL_PREDICTIONS = ("vectors", "vectors-or-camera")
+UNOBSERVABLE_MOTION_RULES = ("keep", "ignore")
+FLAT_TEXTURE = 2.0  # mean |high-pass| (luma levels) of a cell at most which its content is flat
+CAMERA_PREDICTED = 1.0  # mean residual (luma levels) of the camera's prediction at most which it predicts the cell
 CODING_BLOCK = 16  # video pixels per side of an H.264 macroblock, the unit an encoder codes intra
 BACKGROUND_BLOCK = 16  # pixels: the blocks whose median energy is a frame's background level
 CUT_THUMBNAIL = 32  # pixels averaged per thumbnail pixel for the scene-cut test
-CUT_CORRELATION = 0.5  # thumbnails correlating less than this with the previous frame's: a scene cut
+CUT_CORRELATION = 0.5  # thumbnails correlating less than this with the previous frame's: a scene cut ...
+CUT_CHANGE = 0.5  # ... where most thumbnail pixels changed by this share of the thumbnails' typical deviation,
+CUT_MIN_CHANGE = 1.0  # and by at least this many luma levels (a 32 x 32 mean's noise is far below it)
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,11 @@ class EnergyRecipe:
             (`codec_energy.compensated_residual`), for the vectors' and the camera's prediction alike: at the
             energy's resolution a whole-pixel copy can be a sub-sample shift, whose interpolation blurs a
             texture the codec copied exactly.
+        unobservable_motion: ``"ignore"`` the motion of cells whose vector nothing can confirm (`unobservable_cells`:
+            flat content the camera's motion predicts, connected to the frame's border: a flat background whose
+            blocks took a moving object's vector; the flat inside of a moving object, enclosed by its edges,
+            keeps its vectors) or ``"keep"`` it (the released recipe). It compares with the camera's prediction:
+            only with the ``"affine"`` camera model (the video processor refuses it with another).
     """
 
     subpixel_vectors: bool = True
@@ -114,6 +128,7 @@ class EnergyRecipe:
     residual_prediction: str = "vectors-or-camera"
     revealed_content: str = "ignore"
     residual_measure: str = "sampling-insensitive"
+    unobservable_motion: str = "ignore"
 
 
 def energy_downscale(recipe: EnergyRecipe, source_height: int, scaled_height: int, patch_size: int) -> int:
@@ -159,13 +174,21 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
     camera_model = recipe.camera_model if recipe.camera_compensation else None
     motion_fields = fields if recipe.future_vectors else fields[:1]  # codec fields: past list first
     frame_wide = FrameWideFit(motion_fields, height, width) if recipe.motion_weight > 0 else None
+    planes = ReferencePlanes.for_fields(fields, references)  # the camera's fields point into the same ones
+    camera_residual = None  # the camera's prediction's residual, where a rule reads it
+    if frame_wide is not None and camera_model == "affine" and (
+            recipe.unobservable_motion == "ignore"
+            or recipe.residual_prediction == "vectors-or-camera" and recipe.motion_weight < 1):
+        camera_residual = _camera_residual(luma, fields, planes, frame_wide, recipe.residual_measure)
     residual = None
     if recipe.motion_weight < 1:
-        residual = _residual_energy(luma, fields, references, recipe, frame_wide, camera_model)
+        residual = _residual_energy(luma, fields, planes, recipe, camera_residual)
     residual_weight = np.float32(1 - recipe.motion_weight)
     if recipe.motion_weight > 0:
         motion = motion_magnitude(motion_fields, height, width, camera_model, frame_wide)  # (rows, cols), energy px
         motion *= np.float32(downscale)  # video pixels
+        if recipe.unobservable_motion == "ignore" and camera_residual is not None:
+            motion[unobservable_cells(luma, camera_residual, fields[0])] = 0
         motion = normalize_energy(motion, recipe.normalization_percentile, recipe.motion_floor)
         fused = fields[0].to_pixels(recipe.motion_weight * motion, height, width)  # weighted per cell, repeated
         if recipe.vectorless_cells == "residual":  # no vector is no evidence of stillness
@@ -186,22 +209,41 @@ def frame_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Ma
     return fused
 
 
-def _residual_energy(luma: np.ndarray, fields: Sequence[MotionField], references: Mapping[int, np.ndarray],
-                     recipe: EnergyRecipe, frame_wide: FrameWideFit | None,
-                     camera_model: str | None) -> np.ndarray:
+def _camera_residual(luma: np.ndarray, fields: Sequence[MotionField], planes: ReferencePlanes,
+                     frame_wide: FrameWideFit, measure: str) -> np.ndarray:
+    """(H, W) float32 residual (``measure``) of the camera's prediction of every cell a field covers
+    (`FrameWideFit.camera_field`) and of the intra blocks (`FrameWideFit.uncovered_camera_field`); +inf where
+    the camera predicts nothing."""
+    camera_fields = [frame_wide.camera_field(field) for field in fields]
+    uncovered = frame_wide.uncovered_camera_field(fields)  # intra blocks: the camera's prediction too
+    camera_fields += [uncovered] if uncovered is not None else []
+    return compensated_residual(luma, camera_fields, planes, unpredicted_highpass=False, measure=measure)
+
+
+def _residual_energy(luma: np.ndarray, fields: Sequence[MotionField], planes: ReferencePlanes,
+                     recipe: EnergyRecipe, camera_residual: np.ndarray | None) -> np.ndarray:
     """(H, W) float32 normalised residual term of `frame_energy`: per cell the lesser of the vectors' and the
-    camera's prediction where ``residual_prediction`` compares them."""
-    planes = ReferencePlanes.for_fields(fields, references)  # the camera's fields point into the same ones
+    camera's prediction where ``residual_prediction`` compares them (and the camera's is known)."""
     residual = compensated_residual(luma, fields, planes, measure=recipe.residual_measure)
-    if recipe.residual_prediction == "vectors-or-camera" and frame_wide is not None and camera_model == "affine":
-        camera_fields = [frame_wide.camera_field(field) for field in fields]
-        uncovered = frame_wide.uncovered_camera_field(fields)  # intra blocks: the camera's prediction too
-        camera_fields += [uncovered] if uncovered is not None else []
-        camera_residual = compensated_residual(luma, camera_fields, planes, unpredicted_highpass=False,
-                                               measure=recipe.residual_measure)
+    if recipe.residual_prediction == "vectors-or-camera" and camera_residual is not None:
         camera_lower = fields[0].to_pixels(lower_cells(camera_residual, residual, fields[0]), *luma.shape)
         residual = np.where(camera_lower, camera_residual, residual)
     return normalize_energy(residual, recipe.normalization_percentile, recipe.residual_floor)
+
+
+def unobservable_cells(luma: np.ndarray, camera_residual: np.ndarray, field: MotionField) -> np.ndarray:
+    """(rows, cols) bool on ``field``'s grid: the cells whose motion nothing confirms. A cell whose content is flat
+    (mean high-pass energy at most `FLAT_TEXTURE` levels) and which the camera's motion predicts (mean residual at
+    most `CAMERA_PREDICTED`) is predicted by any vector: an encoder gives such blocks the vector its neighbours predict
+    (x264's skip blocks), so a moving object's vector spreads over a flat background. Of those cells, the ones
+    connected (4-neighbours) to the frame's border through others are unobservable; an enclosed flat region is
+    the inside of something whose edges moved (a flat object), and keeps its vectors."""
+    area = np.float32(field.cell ** 2)
+    flat = _cell_sums(highpass_energy(luma), field) <= FLAT_TEXTURE * area
+    predicted = _cell_sums(camera_residual, field) <= CAMERA_PREDICTED * area
+    regions, _ = ndimage.label(flat & predicted)  # 4-connected regions of such cells, numbered from 1
+    reaching = np.unique(np.concatenate((regions[0], regions[-1], regions[:, 0], regions[:, -1])))
+    return np.isin(regions, reaching[reaching > 0])
 
 
 def lower_cells(values: np.ndarray, than: np.ndarray, field: MotionField) -> np.ndarray:
@@ -248,7 +290,13 @@ def _block_means(values: np.ndarray, block: int) -> np.ndarray:
 def is_scene_cut(luma: np.ndarray, previous: np.ndarray | None) -> bool:
     """Whether ``luma`` shows another scene than ``previous`` (the frame before it): their 32 x 32-averaged
     thumbnails correlate less than `CUT_CORRELATION` (a flat thumbnail correlates with nothing: a cut only when
-    the other one is not flat too)."""
+    the other one is not flat too), and the change is everywhere: beyond the change of the mean (a fade), the
+    median thumbnail pixel moved by at least `CUT_CHANGE` times the thumbnails' median deviation from their mean
+    (two unrelated scenes: about 1.4 times; a scale-free test, whatever the luma's resolution) and by at least
+    `CUT_MIN_CHANGE` levels (where nearly every thumbnail pixel is the mean, the deviation is noise). On a flat
+    background the thumbnails' only variance is a small object's; it moving into the next thumbnail pixel
+    decorrelates them but leaves most thumbnail pixels as they were (a scene cut there took a sampled frame's
+    whole budget: recall 0)."""
     if previous is None or previous.shape != luma.shape:
         return False
     current = _block_means(luma.astype(np.float32), CUT_THUMBNAIL).reshape(-1)
@@ -260,4 +308,7 @@ def is_scene_cut(luma: np.ndarray, previous: np.ndarray | None) -> bool:
     norm = float(np.sqrt((current ** 2).sum() * (before ** 2).sum()))
     if norm < 1e-6 * current.size:  # a flat thumbnail: a fade to or from black, not a cut to other content
         return False
-    return float((current * before).sum()) / norm < CUT_CORRELATION
+    if float((current * before).sum()) / norm >= CUT_CORRELATION:
+        return False
+    deviation = (np.median(np.abs(current)) + np.median(np.abs(before))) / 2
+    return float(np.median(np.abs(current - before))) >= max(CUT_CHANGE * float(deviation), CUT_MIN_CHANGE)

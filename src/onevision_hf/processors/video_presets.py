@@ -12,7 +12,9 @@
   rule, energy at the resolution the patches need, B-frame vectors of a list their block does not use
   dropped, intra blocks of predicted frames scored by their residual alone, a cell's residual the lesser of
   its vector's and the camera's prediction (intra blocks too), B-frames that export only (0, 0) vectors
-  measured by block matching, content the camera brought into view ignored.
+  measured by block matching, content the camera brought into view ignored, and the motion of flat regions the
+  camera's motion predicts ignored where they reach the frame's border (a flat background takes a moving
+  object's vector).
 """
 
 from ..errors import OneVisionInputError
@@ -46,6 +48,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "residual_prediction": "vectors",
         "revealed_content": "keep",
         "residual_measure": "difference",
+        "unobservable_motion": "keep",
     },
     "default": {
         "num_frames": 64,
@@ -75,6 +78,7 @@ VIDEO_PRESETS: dict[str, dict] = {
         "residual_prediction": "vectors-or-camera",
         "revealed_content": "ignore",
         "residual_measure": "sampling-insensitive",
+        "unobservable_motion": "ignore",
     },
 }
 

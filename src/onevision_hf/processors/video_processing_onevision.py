@@ -39,6 +39,7 @@ from .frame_energy import (
     INTRA_FRAME_POLICIES,
     RESIDUAL_PREDICTIONS,
     REVEALED_CONTENT_RULES,
+    UNOBSERVABLE_MOTION_RULES,
     UNUSED_LIST_RULES,
     VECTORLESS_CELL_RULES,
     EnergyRecipe,
@@ -57,12 +58,12 @@ SELECTION_PARAMETERS = tuple(VIDEO_PRESETS["default"])
 ENERGY_PARAMETERS = ("subpixel_vectors", "future_vectors", "camera_compensation", "camera_model", "motion_weight",
                      "normalization_percentile", "motion_floor", "residual_floor", "intra_frame_energy",
                      "frame_background", "energy_resolution", "vectorless_cells", "unused_list_vectors",
-                     "residual_prediction", "revealed_content", "residual_measure")
+                     "residual_prediction", "revealed_content", "residual_measure", "unobservable_motion")
 CHOICE_PARAMETERS = {"intra_frame_energy": INTRA_FRAME_POLICIES, "camera_model": CAMERA_MODELS,
                      "frame_background": FRAME_BACKGROUND_RULES, "energy_resolution": ENERGY_RESOLUTIONS,
                      "vectorless_cells": VECTORLESS_CELL_RULES, "unused_list_vectors": UNUSED_LIST_RULES,
                      "residual_prediction": RESIDUAL_PREDICTIONS, "revealed_content": REVEALED_CONTENT_RULES,
-                     "residual_measure": RESIDUAL_MEASURES}
+                     "residual_measure": RESIDUAL_MEASURES, "unobservable_motion": UNOBSERVABLE_MOTION_RULES}
 NORMALIZATION_PARAMETERS = ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std")
 # transformers' VideosKwargs this processor reads (the rest of its parameters are the selection recipe's)
 STANDARD_PARAMETERS = NORMALIZATION_PARAMETERS + ("do_convert_rgb", "do_sample_frames", "fps", "return_metadata")
@@ -107,6 +108,7 @@ class OneVisionVideoProcessorKwargs(VideosKwargs, total=False):
     residual_prediction: str
     revealed_content: str
     residual_measure: str
+    unobservable_motion: str
     progress: bool
 
 
@@ -145,7 +147,7 @@ class OneVisionVideoProcessor(HubCodeMixin, VideoProcessorMixin):
         subpixel_vectors, future_vectors, camera_compensation, camera_model, motion_weight,
         normalization_percentile, motion_floor, residual_floor, intra_frame_energy, frame_background,
         energy_resolution, vectorless_cells, unused_list_vectors, residual_prediction, revealed_content,
-        residual_measure: the energy recipe (`frame_energy.EnergyRecipe`).
+        residual_measure, unobservable_motion: the energy recipe (`frame_energy.EnergyRecipe`).
         do_rescale, rescale_factor, do_normalize, image_mean, image_std: pixel normalisation of the packed rows,
             ``(x * rescale_factor - mean) / std`` (CLIP's mean and std by default).
         do_convert_rgb: convert decoded frames to RGB (grayscale, RGBA composited on white); False refuses them.
@@ -407,6 +409,12 @@ def check_selection_values(values: dict) -> None:
             f"normalization_percentile must lie in (0, 100], got {values['normalization_percentile']!r}.")
     if not 0 <= values["motion_weight"] <= 1:
         raise OneVisionConfigError(f"motion_weight must lie in [0, 1], got {values['motion_weight']!r}.")
+    if values["unobservable_motion"] == "ignore" and not (values["camera_compensation"]
+                                                          and values["camera_model"] == "affine"):
+        raise OneVisionConfigError(
+            "unobservable_motion='ignore' compares with the camera's prediction: it needs camera_model='affine' "
+            f"and camera_compensation=True, got camera_model={values['camera_model']!r}, "
+            f"camera_compensation={values['camera_compensation']!r}; or set unobservable_motion='keep'.")
     for name in ("motion_floor", "residual_floor"):
         if not values[name] >= 0:
             raise OneVisionConfigError(f"{name} must be >= 0, got {values[name]!r}.")
