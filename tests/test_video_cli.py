@@ -51,3 +51,9 @@ def test_output_into_a_missing_folder_fails_before_the_selection_in_one_line(mai
     error = capsys.readouterr().err
     assert error == (f"onevision-hf select: error: {option} {paths[option]}: the folder {tmp_path / 'missing'} "
                      "does not exist; create it first.\n")
+
+
+def test_a_url_is_refused_as_a_url(main, tmp_path, capsys):
+    assert main(["select", "https://example.com/clip.mp4", "--output", str(tmp_path / "sel.npz")]) == 2
+    assert capsys.readouterr().err == ("onevision-hf select: error: https://example.com/clip.mp4: is a URL; only local "
+                                       "video files are read (no network access): download it first.\n")

@@ -13,7 +13,8 @@ from .selection_options import add_selection_arguments, selection_overrides
 def add_parser(subparsers):
     parser = subparsers.add_parser("select", help="select a video's patches (codec-guided) and save them",
                                    description=__doc__)
-    parser.add_argument("video", type=Path, help="video file (any format FFmpeg decodes)")
+    # the path as typed: a Path would fold a URL's "//" and hide that it is one
+    parser.add_argument("video", help="video file (any format FFmpeg decodes)")
     parser.add_argument("--output", type=Path, required=True, help="where to write the .npz selection")
     parser.add_argument("--viz", type=Path, help="also draw the selection as a PNG")
     add_selection_arguments(parser)
